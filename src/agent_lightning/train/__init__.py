@@ -1,0 +1,1 @@
+"""Training stages: thin wrappers around TRL trainers plus the run directory they write."""

@@ -1,0 +1,107 @@
+"""Trainer callbacks: `metrics.jsonl` (one line per logged step) and a rich progress bar.
+
+The metrics line keeps TRL's names and adds what a user of an RL run asks first:
+`step`, `reward`, `reward_std`, `rewards/<name>/mean|std`, `frac_reward_zero_std` (groups with no learning
+signal), `step_seconds`, `tokens_per_second`, `reward_errors/<name>` (isolated failures so far).
+Only the main process writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class MetricsCallback(TrainerCallback):
+    """Appends one JSON line per logged training step to `path`."""
+
+    def __init__(self, path: Path, error_counts: dict[str, int] | None = None):
+        self.path = Path(path)
+        self.error_counts = error_counts if error_counts is not None else {}
+        self._step_start: float | None = None
+        self._step_seconds: list[float] = []
+        self._last_tokens: float | None = None
+        self.last: dict[str, Any] = {}
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._step_start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._step_start is not None:
+            self._step_seconds.append(time.perf_counter() - self._step_start)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs or "reward" not in logs:
+            return
+        seconds = sum(self._step_seconds) if self._step_seconds else None
+        steps = len(self._step_seconds) or 1
+        record: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch}
+        record.update({k: _clean(v) for k, v in logs.items() if isinstance(v, (int, float)) or v is None})
+        if seconds is not None:
+            record["step_seconds"] = seconds / steps
+            tokens = logs.get("num_tokens")
+            if tokens is not None and self._last_tokens is not None and seconds > 0:
+                record["tokens_per_second"] = (tokens - self._last_tokens) / seconds
+            self._last_tokens = tokens
+        for name, count in self.error_counts.items():
+            record[f"reward_errors/{name}"] = count
+        self._step_seconds.clear()
+        self.last = record
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+class RichProgressCallback(TrainerCallback):
+    """A one-line rich progress bar: step / total, reward, zero-signal fraction, step time, ETA."""
+
+    def __init__(self, description: str = "GRPO"):
+        self.description = description
+        self.progress = None
+        self.task = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        )
+        self.progress.start()
+        self.task = self.progress.add_task(self.description, total=state.max_steps, completed=state.global_step,
+                                           stats="")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.update(self.task, completed=state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.progress is None or not logs or "reward" not in logs:
+            return
+        zero = logs.get("frac_reward_zero_std")
+        stats = f"reward {logs['reward']:.3f} ± {logs.get('reward_std') or 0:.3f}"
+        if zero is not None:
+            stats += f" | no-signal groups {zero:.0%}"
+        self.progress.update(self.task, stats=stats)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

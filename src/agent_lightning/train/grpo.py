@@ -1,0 +1,118 @@
+"""GRPO stage: a thin wrapper that builds TRL's `GRPOTrainer` from our config (TRL owns the loss and loop).
+
+    python main_agent_lightning.py --algo grpo [--config configs/tiny.yaml] [--max-steps 2]
+
+What this module adds around TRL: the task dataset from the environment, the reward suite (argument filtering,
+verified outcomes, isolation), a GRPOConfig mapped from `cfg.grpo`, and our callbacks (metrics.jsonl, progress).
+Environments with tools go through TRL's `environment_factory` tool loop; single-turn ones are plain datasets.
+
+Not covered here: SFT (train/sft.py), evaluation, multi-process launch (accelerate does it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from agent_lightning.config import Config
+from agent_lightning.errors import UserError
+from agent_lightning.registry import ENVIRONMENTS
+from agent_lightning.rewarding import RewardSuite
+
+
+def environment_class(cfg: Config) -> type:
+    return ENVIRONMENTS.get(cfg.env.name).obj
+
+
+def task_dataset(env_cls: type, cfg: Config, split: str = "train") -> Any:
+    """The environment's tasks as a conversational `datasets.Dataset` (prompt + verifier columns)."""
+    from datasets import Dataset
+
+    size = cfg.env.train_size if split == "train" else cfg.env.test_size
+    rows = env_cls.tasks(split, size, cfg.env.seed)
+    if not rows:
+        raise UserError(f"env '{cfg.env.name}' produced no {split} tasks (size {size}, seed {cfg.env.seed}).")
+    system = cfg.env.system_prompt if cfg.env.system_prompt is not None else env_cls.system_prompt
+    records = []
+    for row in rows:
+        prompt = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": row["prompt"]}
+        ]
+        records.append({**{k: v for k, v in row.items() if k != "prompt"}, "prompt": prompt, "question": row["prompt"]})
+    return Dataset.from_list(records)
+
+
+def grpo_args(cfg: Config, run_dir: Path) -> Any:
+    """Map `cfg.grpo` to TRL's GRPOConfig."""
+    from trl import GRPOConfig
+
+    g = cfg.grpo
+    if g.per_device_batch_size % g.num_generations:
+        raise UserError(
+            f"grpo.per_device_batch_size ({g.per_device_batch_size}) must be a multiple of grpo.num_generations "
+            f"({g.num_generations})."
+        )
+    if g.use_vllm and importlib.util.find_spec("vllm") is None:
+        raise UserError("grpo.use_vllm=true needs vLLM on a GPU machine: `pip install vllm`, or set grpo.use_vllm=false.")
+    report_to = [r for r in g.report_to if r != "none"]
+    return GRPOConfig(
+        output_dir=str(run_dir),
+        max_steps=g.max_steps,
+        learning_rate=g.learning_rate,
+        per_device_train_batch_size=g.per_device_batch_size,
+        gradient_accumulation_steps=g.gradient_accumulation_steps,
+        num_generations=g.num_generations,
+        max_completion_length=g.max_completion_length,
+        temperature=g.temperature,
+        top_p=g.top_p,
+        beta=g.beta,
+        loss_type=g.loss_type,
+        scale_rewards=g.scale_rewards,
+        warmup_steps=g.warmup_steps,
+        lr_scheduler_type=g.lr_scheduler_type,
+        gradient_checkpointing=g.gradient_checkpointing,
+        use_vllm=g.use_vllm,
+        vllm_mode=g.vllm_mode,
+        report_to=report_to or "none",
+        logging_steps=g.logging_steps,
+        save_strategy="steps",
+        save_steps=g.save_steps,
+        save_total_limit=g.save_total_limit,
+        seed=cfg.run.seed,
+        data_seed=cfg.run.seed,
+        disable_tqdm=True,
+        use_cpu=not _has_accelerator(),
+        bf16=cfg.policy.dtype == "bfloat16",
+        fp16=cfg.policy.dtype == "float16",
+    )
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, callbacks: list[Any]) -> tuple[Any, RewardSuite]:
+    """GRPOTrainer wired to our environment, rewards and callbacks. Returns (trainer, reward suite)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from trl import GRPOTrainer
+
+    env_cls = environment_class(cfg)
+    suite = RewardSuite.from_config(cfg.rewards, env_cls)
+    args = grpo_args(cfg, run_dir)
+    args.reward_weights = suite.weights
+    has_tools = bool(env_cls.tool_names())
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=suite.functions,
+        args=args,
+        train_dataset=task_dataset(env_cls, cfg, "train"),
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        environment_factory=env_cls if has_tools else None,
+    )
+    for noisy in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(noisy)
+    return trainer, suite

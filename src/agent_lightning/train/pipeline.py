@@ -1,0 +1,116 @@
+"""Run a training algorithm end to end into a run directory (what `--algo` does).
+
+    run_training(cfg, algo="grpo", output_dir=None, resume=False)
+
+Steps: pick/create the run directory, write config.yaml, load the policy, build the stage's TRL trainer,
+train (resuming from the latest checkpoint-* when asked), save the final adapter, write summary.json and the
+reward plot. Metrics lines after the resumed checkpoint are dropped first, so each step is logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from agent_lightning.config import Config
+from agent_lightning.errors import UserError
+from agent_lightning.train import rundir
+
+log = logging.getLogger(__name__)
+
+ALGOS = ("sft", "grpo", "sft+grpo")
+
+
+def resolve_run_dir(cfg: Config, algo: str, output_dir: str | None, resume: bool) -> tuple[Path, Path | None]:
+    """(run directory, checkpoint to resume from or None)."""
+    if output_dir:
+        run_dir = Path(output_dir)
+    elif resume:
+        run_dir = rundir.latest_run_dir(cfg, algo)
+    else:
+        run_dir = rundir.new_run_dir(cfg, algo)
+    checkpoint = None
+    if resume:
+        checkpoint = rundir.latest_checkpoint(run_dir)
+        if checkpoint is None:
+            log.warning("--resume: no checkpoint in %s yet; starting from step 0", run_dir)
+    elif output_dir and rundir.latest_checkpoint(run_dir) is not None:
+        raise UserError(
+            f"--output-dir {run_dir} already holds checkpoints; add --resume to continue it, or pick a new folder."
+        )
+    return run_dir, checkpoint
+
+
+def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: bool = False) -> Path:
+    if algo not in ALGOS:
+        raise UserError(f"--algo {algo}: expected one of {', '.join(ALGOS)}.")
+    if algo != "grpo":
+        raise UserError(f"--algo {algo}: the SFT stage is not available in this version yet; use --algo grpo.")
+    from transformers import set_seed
+
+    from agent_lightning.policy import load_policy, trainable_summary
+    from agent_lightning.registry import discover
+    from agent_lightning.tracing import plot_rewards
+    from agent_lightning.train.callbacks import MetricsCallback, RichProgressCallback
+    from agent_lightning.train.grpo import build_grpo_trainer, environment_class
+
+    discover()
+    environment_class(cfg)  # fail fast on an unknown env, before loading weights
+    run_dir, checkpoint = resolve_run_dir(cfg, algo, output_dir, resume)
+    rundir.write_config(run_dir, cfg, algo)
+    metrics_path = run_dir / "metrics.jsonl"
+    if checkpoint is not None:
+        rundir.truncate_metrics(metrics_path, rundir.checkpoint_step(checkpoint))
+    elif metrics_path.exists():
+        metrics_path.unlink()
+
+    set_seed(cfg.run.seed)
+    started = time.time()
+    model, tokenizer = load_policy(cfg.policy)
+    trainable, total = trainable_summary(model)
+    metrics_cb = MetricsCallback(metrics_path)
+    trainer, suite = build_grpo_trainer(cfg, run_dir, model, tokenizer, [metrics_cb, RichProgressCallback("GRPO")])
+    metrics_cb.error_counts = suite.error_counts
+    log.info("writing the run to %s", run_dir)
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if trainer.is_world_process_zero():
+        trainer.save_model(str(run_dir / "adapter"))
+        tokenizer.save_pretrained(str(run_dir / "adapter"))
+        plot = plot_rewards(run_dir)
+        write_summary(run_dir, cfg, algo, started, result, suite, trainable, total, plot)
+    return run_dir
+
+
+def write_summary(run_dir: Path, cfg: Config, algo: str, started: float, result: Any, suite: Any,
+                  trainable: int, total: int, plot: Path | None) -> dict[str, Any]:
+    rows = [r for r in rundir.read_jsonl(run_dir / "metrics.jsonl") if r.get("reward") is not None]
+    head, tail = rows[: max(1, len(rows) // 5)], rows[-max(1, len(rows) // 5):]
+
+    def mean(values: list[float]) -> float | None:
+        values = [v for v in values if v is not None]
+        return sum(values) / len(values) if values else None
+
+    summary = {
+        "algo": algo,
+        "run_dir": str(run_dir),
+        "policy": cfg.policy.source,
+        "env": cfg.env.name,
+        "rewards": {name: w for name, w in zip(suite.names, suite.weights)},
+        "steps": result.global_step,
+        "wall_seconds": round(time.time() - started, 1),
+        "train_runtime_seconds": result.metrics.get("train_runtime"),
+        "reward_first_fifth": mean([r["reward"] for r in head]),
+        "reward_last_fifth": mean([r["reward"] for r in tail]),
+        "frac_reward_zero_std_mean": mean([r.get("frac_reward_zero_std") for r in rows]),
+        "step_seconds_mean": mean([r.get("step_seconds") for r in rows]),
+        "tokens_per_second_mean": mean([r.get("tokens_per_second") for r in rows]),
+        "reward_errors": dict(suite.error_counts),
+        "trainable_params": trainable,
+        "total_params": total,
+        "adapter": str(run_dir / "adapter"),
+        "plot": str(plot) if plot else None,
+    }
+    rundir.write_json(run_dir / "summary.json", summary)
+    return summary

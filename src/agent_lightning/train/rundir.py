@@ -1,0 +1,89 @@
+"""The run directory: where a run writes everything, and how `--resume` finds it again.
+
+    runs/<name>-<algo>-<YYYYmmdd-HHMMSS>/
+        config.yaml      the resolved config (after --set overrides)
+        adapter/         final PEFT adapter (PeftModel.from_pretrained-loadable)
+        checkpoint-N/    HF Trainer checkpoints (model, optimizer, scheduler, RNG, trainer_state.json)
+        metrics.jsonl    one JSON line per logged step
+        summary.json     what the run achieved
+        reward.png       reward over steps
+        tensorboard/     TensorBoard event files (when report_to has tensorboard)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agent_lightning.config import Config
+from agent_lightning.errors import UserError
+
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def new_run_dir(cfg: Config, algo: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(cfg.run.runs_dir) / f"{cfg.run.name}-{algo.replace('+', '-')}-{stamp}"
+    path, i = base, 1
+    while path.exists():
+        i += 1
+        path = base.with_name(f"{base.name}-{i}")
+    return path
+
+
+def latest_run_dir(cfg: Config, algo: str) -> Path:
+    prefix = f"{cfg.run.name}-{algo.replace('+', '-')}-"
+    root = Path(cfg.run.runs_dir)
+    candidates = sorted(p for p in root.glob(prefix + "*") if p.is_dir()) if root.is_dir() else []
+    if not candidates:
+        raise UserError(f"--resume: no earlier run '{prefix}*' in {root}/. Pass --output-dir of the run to resume.")
+    return candidates[-1]
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    found = [(int(m.group(1)), p) for p in run_dir.glob("checkpoint-*") if (m := CHECKPOINT.match(p.name))]
+    found = [(step, p) for step, p in found if (p / "trainer_state.json").is_file()]
+    return max(found)[1] if found else None
+
+
+def checkpoint_step(checkpoint: Path) -> int:
+    return int(CHECKPOINT.match(checkpoint.name).group(1))
+
+
+def write_config(run_dir: Path, cfg: Config, algo: str) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = {"algo": algo, **cfg.to_dict()}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash mid-write
+    return rows
+
+
+def truncate_metrics(path: Path, last_step: int) -> int:
+    """Keep only records with step <= last_step (what a resumed run will not redo); return how many remain."""
+    rows = [r for r in read_jsonl(path) if r.get("step", 0) <= last_step]
+    if path.exists():
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return len(rows)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    tmp.replace(path)
