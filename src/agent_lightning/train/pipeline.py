@@ -51,13 +51,15 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     from transformers import set_seed
 
     from agent_lightning.policy import load_policy, trainable_summary
-    from agent_lightning.registry import discover
+    from agent_lightning.registry import REWARDS, discover
     from agent_lightning.tracing import plot_rewards
     from agent_lightning.train.callbacks import MetricsCallback, RichProgressCallback
     from agent_lightning.train.grpo import build_grpo_trainer, environment_class
 
     discover()
-    environment_class(cfg)  # fail fast on an unknown env, before loading weights
+    environment_class(cfg)  # fail fast on an unknown env or reward, before loading weights
+    for spec in cfg.rewards:
+        REWARDS.get(spec.name)
     run_dir, checkpoint = resolve_run_dir(cfg, algo, output_dir, resume)
     rundir.write_config(run_dir, cfg, algo)
     metrics_path = run_dir / "metrics.jsonl"
