@@ -25,7 +25,12 @@ def plot_rewards(run_dir: str | Path, out_name: str = "reward.png") -> Path | No
     mean = [r["reward"] for r in rows]
     std = [r.get("reward_std", 0.0) for r in rows]
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, height_ratios=[3, 1])
-    ax.plot(steps, mean, color="C0", lw=2, label="total reward (mean)")
+    ax.plot(steps, mean, color="C0", lw=1, alpha=0.6, label="total reward (mean per step)")
+    window = max(1, min(10, len(mean) // 5))
+    if window > 1:
+        smooth = [sum(mean[max(0, i - window + 1): i + 1]) / len(mean[max(0, i - window + 1): i + 1])
+                  for i in range(len(mean))]
+        ax.plot(steps, smooth, color="C0", lw=2.5, label=f"moving average ({window} steps)")
     ax.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                     color="C0", alpha=0.15, label="± std")
     names = sorted({k[len("rewards/"):-len("/mean")] for r in rows for k in r if k.startswith("rewards/")

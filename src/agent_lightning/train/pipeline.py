@@ -43,7 +43,9 @@ def resolve_run_dir(cfg: Config, algo: str, output_dir: str | None, resume: bool
     return run_dir, checkpoint
 
 
-def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: bool = False) -> Path:
+def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: bool = False,
+                 callbacks: list[Any] | None = None) -> Path:
+    """Train `algo` per `cfg` into a run directory and return it (extra TrainerCallbacks may be added)."""
     if algo not in ALGOS:
         raise UserError(f"--algo {algo}: expected one of {', '.join(ALGOS)}.")
     if algo != "grpo":
@@ -73,7 +75,7 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     model, tokenizer = load_policy(cfg.policy)
     trainable, total = trainable_summary(model)
     metrics_cb = MetricsCallback(metrics_path)
-    trainer, suite = build_grpo_trainer(cfg, run_dir, model, tokenizer, [metrics_cb, RichProgressCallback("GRPO")])
+    trainer, suite = build_grpo_trainer(cfg, run_dir, model, tokenizer, [metrics_cb, RichProgressCallback("GRPO"), *(callbacks or [])])
     metrics_cb.error_counts = suite.error_counts
     log.info("writing the run to %s", run_dir)
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
