@@ -86,3 +86,15 @@ def test_plugin_dir_via_cli_and_env(tmp_path):
     assert result.returncode == 2
     assert "zz_broken.py:1: cannot import plugin: ModuleNotFoundError" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_public_decorators_are_not_shadowed_by_submodules():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import agent_lightning
+
+    for info in pkgutil.walk_packages(agent_lightning.__path__, "agent_lightning."):
+        importlib.import_module(info.name)
+    assert inspect.isfunction(agent_lightning.environment) and inspect.isfunction(agent_lightning.reward)

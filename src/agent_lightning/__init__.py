@@ -1,6 +1,8 @@
 """Agent Lightning: RL training for tool-using LLM agents (TRL SFT + GRPO, sandboxed environments, rewards)."""
 
+from agent_lightning.env import Environment, Outcome
 from agent_lightning.registry import environment, reward
 
-__all__ = ["environment", "reward"]
+# The environment contract lives in agent_lightning.env (not .environment, which would shadow the decorator).
+__all__ = ["Environment", "Outcome", "environment", "reward"]
 __version__ = "0.1.0"
