@@ -103,7 +103,7 @@ def cmd_list(kind: str, as_json: bool, plugin_dirs: list[str]) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"registered {kind}")
+    table = Table(title="registered " + ("rewards" if kind == "rewards" else "environments"))
     columns = ["name", "weight" if kind == "rewards" else "tools", "summary", "source"]
     for c in columns:
         table.add_column(c, overflow="fold")

@@ -12,6 +12,7 @@ named reward or environment exists (checked by the registry when the run starts)
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -27,10 +28,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
 
 
-def _f(default: Any, help: str, **kw: Any) -> Any:
+def _f(default: Any, help: str) -> Any:
+    """A dataclass field with help text (mutable defaults are copied per instance)."""
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: typing.cast(Any, type(d))(d), metadata={"help": help}, **kw)
-    return field(default=default, metadata={"help": help}, **kw)
+        return field(default_factory=lambda: copy.deepcopy(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass
@@ -142,14 +144,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         options = typing.get_args(tp)
         if value is None and type(None) in options:
             return None
-        errors = []
         for option in options:
             if option is type(None):
                 continue
             try:
                 return _coerce(value, option, key)
-            except UserError as exc:
-                errors.append(exc)
+            except UserError:
+                continue
         raise UserError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__}).")
     if dataclasses.is_dataclass(tp):
         if isinstance(tp, type) and isinstance(value, tp):
