@@ -6,7 +6,9 @@ Runs the same model, data, reward and settings twice per round, each in a fresh 
 alternating order each round): ours is `run_training` (reward suite with verified outcomes, metrics.jsonl,
 progress bar, summary, plot); bare is `GRPOTrainer` with an equivalent plain reward function. A step is the wall
 time between successive `on_step_begin` calls (so logging and callbacks count); the first 2 steps are warm-up.
-Prints the median step time of each, their ratio, and each process's peak RSS.
+Prints the median step time of each, their ratio, each process's peak RSS by the end of training (before the
+final save, which only ours does), and the mean completion length
+(equal lengths mean both sides sampled the same work).
 """
 
 from __future__ import annotations
@@ -32,12 +34,18 @@ def step_timer():
     class StepTimer(TrainerCallback):
         def __init__(self):
             self.marks: list[float] = []
+            self.lengths: list[float] = []
 
         def on_step_begin(self, args, state, control, **kwargs):
             self.marks.append(time.perf_counter())
 
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "completions/mean_length" in logs:
+                self.lengths.append(logs["completions/mean_length"])
+
         def on_train_end(self, args, state, control, **kwargs):
             self.marks.append(time.perf_counter())
+            self.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
         def steps(self) -> list[float]:
             return [b - a for a, b in zip(self.marks, self.marks[1:])]
@@ -87,7 +95,7 @@ def child(mode: str, policy: str, steps: int, out_dir: str) -> dict:
                               train_dataset=task_dataset(env_cls, cfg, "train"), processing_class=tokenizer,
                               callbacks=[timer])
         trainer.train()
-    return {"mode": mode, "steps": timer.steps(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"mode": mode, "steps": timer.steps(), "lengths": timer.lengths, "peak_rss_mb": timer.peak_rss_mb}
 
 
 def main() -> None:
@@ -119,9 +127,10 @@ def main() -> None:
     rss = {m: max(r["peak_rss_mb"] for r in rs) for m, rs in results.items()}
     print()
     print(f"policy {args.policy}, {args.steps} steps x {args.rounds} rounds per side (first {WARMUP} steps warm-up)")
-    print(f"{'':6s} {'median step (s)':>16s} {'peak RSS (MB)':>14s}")
+    length = {m: statistics.mean([x for r in rs for x in r["lengths"]]) for m, rs in results.items()}
+    print(f"{'':6s} {'median step (s)':>16s} {'peak RSS (MB)':>14s} {'mean completion tokens':>23s}")
     for m in ("ours", "bare"):
-        print(f"{m:6s} {median[m]:16.3f} {rss[m]:14.0f}")
+        print(f"{m:6s} {median[m]:16.3f} {rss[m]:14.0f} {length[m]:23.2f}")
     print(f"step-time ratio ours/bare: {median['ours'] / median['bare']:.3f} (target <= 1.05)")
     print(f"reproduce: .venv/bin/python benchmarks/grpo_overhead.py --policy {args.policy} --steps {args.steps} "
           f"--rounds {args.rounds}")

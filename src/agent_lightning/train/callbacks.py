@@ -83,6 +83,7 @@ class RichProgressCallback(TrainerCallback):
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
+            auto_refresh=False,  # no refresh thread: it would preempt torch's worker threads on small CPUs
         )
         self.progress.start()
         self.task = self.progress.add_task(self.description, total=state.max_steps, completed=state.global_step,
@@ -90,7 +91,7 @@ class RichProgressCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.progress is not None:
-            self.progress.update(self.task, completed=state.global_step)
+            self.progress.update(self.task, completed=state.global_step, refresh=True)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.progress is None or not logs or "reward" not in logs:
@@ -99,7 +100,7 @@ class RichProgressCallback(TrainerCallback):
         stats = f"reward {logs['reward']:.3f} ± {logs.get('reward_std') or 0:.3f}"
         if zero is not None:
             stats += f" | no-signal groups {zero:.0%}"
-        self.progress.update(self.task, stats=stats)
+        self.progress.update(self.task, stats=stats, refresh=True)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.progress is not None:

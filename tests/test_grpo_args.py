@@ -1,0 +1,34 @@
+"""The mapping from our config to TRL's GRPOConfig (no training)."""
+
+import importlib.util
+
+import pytest
+
+from agent_lightning.config import load_config
+from agent_lightning.errors import UserError
+from agent_lightning.train.grpo import grpo_args
+
+
+def test_config_maps_onto_grpo_config(tmp_path):
+    cfg = load_config(None, ["grpo.learning_rate=3e-5", "grpo.loss_type=grpo", "grpo.beta=0.04",
+                             "grpo.scale_rewards=batch", "grpo.num_generations=4", "grpo.per_device_batch_size=8",
+                             "grpo.report_to=[none]", "grpo.warmup_steps=0.1"])
+    args = grpo_args(cfg, tmp_path)
+    assert (args.learning_rate, args.loss_type, args.beta, args.scale_rewards) == (3e-5, "grpo", 0.04, "batch")
+    assert (args.num_generations, args.per_device_train_batch_size) == (4, 8)
+    assert args.max_steps == cfg.grpo.max_steps and args.save_steps == cfg.grpo.save_steps
+    assert args.report_to == [] or args.report_to == "none" or args.report_to == ["none"]
+    assert args.output_dir == str(tmp_path)
+
+
+def test_batch_must_hold_whole_groups(tmp_path):
+    cfg = load_config(None, ["grpo.num_generations=3", "grpo.per_device_batch_size=8"])
+    with pytest.raises(UserError, match=r"per_device_batch_size \(8\) must be a multiple of grpo.num_generations \(3\)"):
+        grpo_args(cfg, tmp_path)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
+def test_vllm_without_vllm_is_a_clear_error(tmp_path):
+    cfg = load_config(None, ["grpo.use_vllm=true"])
+    with pytest.raises(UserError, match="pip install vllm"):
+        grpo_args(cfg, tmp_path)
