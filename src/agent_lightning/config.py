@@ -177,24 +177,16 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
             return value.lower() in ("true", "yes", "1")
         raise UserError(f"{key}: expected true or false, got {value!r}.")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+    if tp in (int, float):
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if is_number and (tp is float or isinstance(value, int)):
+            return tp(value)
         if isinstance(value, str):
             try:
-                return int(value)
+                return tp(value)
             except ValueError:
                 pass
-        raise UserError(f"{key}: expected an integer, got {value!r}.")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise UserError(f"{key}: expected a number, got {value!r}.")
+        raise UserError(f"{key}: expected {'an integer' if tp is int else 'a number'}, got {value!r}.")
     if tp is str:
         if isinstance(value, str):
             return value
