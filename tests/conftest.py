@@ -1,12 +1,14 @@
 """Shared fixtures. Tests never touch the network: models are built locally or come from PyPI packages.
 
 Converted/built models are cached once per test session in a temporary AGENT_LIGHTNING_CACHE (inherited by
-CLI subprocesses), so the suite is hermetic and does not depend on the user's cache.
+CLI subprocesses, removed at the end), so the suite is hermetic and does not depend on the user's cache.
+Set AGENT_LIGHTNING_CACHE yourself to keep the cache between runs.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,11 +18,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-os.environ.setdefault("AGENT_LIGHTNING_CACHE", tempfile.mkdtemp(prefix="al-test-cache-"))
+_OWN_CACHE = None
+if "AGENT_LIGHTNING_CACHE" not in os.environ:
+    _OWN_CACHE = tempfile.mkdtemp(prefix="al-test-cache-")
+    os.environ["AGENT_LIGHTNING_CACHE"] = _OWN_CACHE
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the session's model cache (the fp32 SmolLM2 alone is ~540 MB)."""
+    if _OWN_CACHE:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
 def run_cli(*args: str, cwd: Path = REPO, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
