@@ -81,12 +81,14 @@ def child(mode: str, policy: str, steps: int, out_dir: str) -> dict:
 
         discover()
         env_cls = environment_class(cfg)
-        sys.path.insert(0, str(REPO / "environments"))
-        from arithmetic import NUMBER, final_answer
 
-        def exact_answer(completions, answer, **kwargs):
-            texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
-            return [float(final_answer(t, bool(NUMBER.fullmatch(a))).lower() == a.lower()) for t, a in zip(texts, answer)]
+        def exact_answer(completions, answer, **kwargs):  # a plain TRL reward: the env's verifier, no suite
+            scores = []
+            for completion, expected in zip(completions, answer):
+                env = env_cls()
+                env.reset(answer=expected)
+                scores.append(float(env._finish(completion[0]["content"]).success))
+            return scores
 
         set_seed(cfg.run.seed)
         model, tokenizer = load_policy(cfg.policy)

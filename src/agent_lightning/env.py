@@ -16,6 +16,7 @@ Not covered here: sandboxing (see sandbox/), multi-turn tool execution (TRL's to
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -63,8 +64,6 @@ class Environment:
 
     @classmethod
     def tool_names(cls) -> list[str]:
-        import inspect
-
         return [
             name
             for name, _ in inspect.getmembers(cls, predicate=inspect.isfunction)

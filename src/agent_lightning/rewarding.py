@@ -54,7 +54,7 @@ class RewardSuite:
         self.functions: list[Any] = []
         self.weights: list[float] = []
         self.error_counts: Counter[str] = Counter()
-        self._batch_key: int | None = None
+        self._batch_completions: list[Any] | None = None  # held, so identity cannot be reused by a new batch
         self._batch_envs: list[Any] | None = None
 
     @classmethod
@@ -82,7 +82,7 @@ class RewardSuite:
         envs = kwargs.get("environments")
         if self.env_cls is None:
             return envs
-        if self._batch_key == id(completions) and self._batch_envs is not None:
+        if completions is self._batch_completions:
             return self._batch_envs
         if envs is None:
             envs = []
@@ -94,7 +94,7 @@ class RewardSuite:
         for env, completion in zip(envs, completions, strict=True):
             if not env.outcome.verified:
                 env._finish(completion_text(completion))
-        self._batch_key, self._batch_envs = id(completions), envs
+        self._batch_completions, self._batch_envs = completions, envs
         return envs
 
 

@@ -28,8 +28,8 @@ def plot_rewards(run_dir: str | Path, out_name: str = "reward.png") -> Path | No
     ax.plot(steps, mean, color="C0", lw=1, alpha=0.6, label="total reward (mean per step)")
     window = max(1, min(10, len(mean) // 5))
     if window > 1:
-        smooth = [sum(mean[max(0, i - window + 1): i + 1]) / len(mean[max(0, i - window + 1): i + 1])
-                  for i in range(len(mean))]
+        windows = [mean[max(0, i - window + 1): i + 1] for i in range(len(mean))]
+        smooth = [sum(w) / len(w) for w in windows]
         ax.plot(steps, smooth, color="C0", lw=2.5, label=f"moving average ({window} steps)")
     ax.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                     color="C0", alpha=0.15, label="± std")

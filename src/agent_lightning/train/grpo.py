@@ -15,6 +15,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from agent_lightning.config import Config
 from agent_lightning.errors import UserError
 from agent_lightning.registry import ENVIRONMENTS
@@ -82,25 +84,18 @@ def grpo_args(cfg: Config, run_dir: Path) -> Any:
         seed=cfg.run.seed,
         data_seed=cfg.run.seed,
         disable_tqdm=True,
-        use_cpu=not _has_accelerator(),
+        use_cpu=not torch.cuda.is_available(),
         bf16=cfg.policy.dtype == "bfloat16",
         fp16=cfg.policy.dtype == "float16",
     )
 
 
-def _has_accelerator() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, callbacks: list[Any]) -> tuple[Any, RewardSuite]:
-    """GRPOTrainer wired to our environment, rewards and callbacks. Returns (trainer, reward suite)."""
+def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, env_cls: type, suite: RewardSuite,
+                       callbacks: list[Any]) -> Any:
+    """GRPOTrainer wired to the environment class, the run's reward suite and our callbacks."""
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import GRPOTrainer
 
-    env_cls = environment_class(cfg)
-    suite = RewardSuite.from_config(cfg.rewards, env_cls)
     args = grpo_args(cfg, run_dir)
     args.reward_weights = suite.weights
     has_tools = bool(env_cls.tool_names())
@@ -115,4 +110,4 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, c
     )
     for noisy in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(noisy)
-    return trainer, suite
+    return trainer

@@ -53,15 +53,15 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     from transformers import set_seed
 
     from agent_lightning.policy import load_policy, trainable_summary
-    from agent_lightning.registry import REWARDS, discover
+    from agent_lightning.registry import discover
+    from agent_lightning.rewarding import RewardSuite
     from agent_lightning.tracing import plot_rewards
     from agent_lightning.train.callbacks import MetricsCallback, RichProgressCallback
     from agent_lightning.train.grpo import build_grpo_trainer, environment_class
 
     discover()
-    environment_class(cfg)  # fail fast on an unknown env or reward, before loading weights
-    for spec in cfg.rewards:
-        REWARDS.get(spec.name)
+    env_cls = environment_class(cfg)  # unknown env or reward: fail here, before loading weights
+    suite = RewardSuite.from_config(cfg.rewards, env_cls)
     run_dir, checkpoint = resolve_run_dir(cfg, algo, output_dir, resume)
     rundir.write_config(run_dir, cfg, algo)
     metrics_path = run_dir / "metrics.jsonl"
@@ -74,9 +74,8 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     started = time.time()
     model, tokenizer = load_policy(cfg.policy)
     trainable, total = trainable_summary(model)
-    metrics_cb = MetricsCallback(metrics_path)
-    trainer, suite = build_grpo_trainer(cfg, run_dir, model, tokenizer, [metrics_cb, RichProgressCallback("GRPO"), *(callbacks or [])])
-    metrics_cb.error_counts = suite.error_counts
+    all_callbacks = [MetricsCallback(metrics_path, suite.error_counts), RichProgressCallback("GRPO"), *(callbacks or [])]
+    trainer = build_grpo_trainer(cfg, run_dir, model, tokenizer, env_cls, suite, all_callbacks)
     log.info("writing the run to %s", run_dir)
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if trainer.is_world_process_zero():

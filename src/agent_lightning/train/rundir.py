@@ -26,9 +26,12 @@ from agent_lightning.errors import UserError
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
+def _run_prefix(cfg: Config, algo: str) -> str:
+    return f"{cfg.run.name}-{algo.replace('+', '-')}-"
+
+
 def new_run_dir(cfg: Config, algo: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path(cfg.run.runs_dir) / f"{cfg.run.name}-{algo.replace('+', '-')}-{stamp}"
+    base = Path(cfg.run.runs_dir) / (_run_prefix(cfg, algo) + time.strftime("%Y%m%d-%H%M%S"))
     path, i = base, 1
     while path.exists():
         i += 1
@@ -37,7 +40,7 @@ def new_run_dir(cfg: Config, algo: str) -> Path:
 
 
 def latest_run_dir(cfg: Config, algo: str) -> Path:
-    prefix = f"{cfg.run.name}-{algo.replace('+', '-')}-"
+    prefix = _run_prefix(cfg, algo)
     root = Path(cfg.run.runs_dir)
     candidates = sorted(p for p in root.glob(prefix + "*") if p.is_dir()) if root.is_dir() else []
     if not candidates:
