@@ -6,6 +6,10 @@ STAMP   := .venv/.installed
 .PHONY: demo test install clean-venv
 
 $(STAMP): pyproject.toml Makefile
+	@# bubblewrap jails sandboxed code (Debian package); without root or apt the sandbox warns and runs weaker.
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq bubblewrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq bubblewrap; }; } } \
+	  || echo "bubblewrap not installed: install it (apt-get install bubblewrap) for the full code sandbox"
 	python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0

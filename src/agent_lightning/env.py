@@ -5,24 +5,44 @@ An environment is a class registered with `@environment("name")`:
   - `tasks(split, size, seed)` (classmethod) returns task rows: dicts of JSON-able scalars with at least
     `task_id` and `prompt` (the user message). Other keys are the verifier's data (e.g. `answer`); they become
     dataset columns, so rewards can also declare them as arguments.
-  - `reset(**task)` is TRL's hook: it receives the task row and returns extra prompt text or None.
+  - `reset(**task)` is TRL's hook: it receives the task row and returns extra prompt text or None. TRL keeps a
+    pool of instances and resets them for every rollout, so `reset` must drop all state of the last episode.
   - public methods are the tools (type hints + Google-style docstrings, as TRL requires). A class with no
     public methods is single-turn: the completion is the answer.
-  - `_finish(completion_text)` is called once after the rollout; it verifies and returns an `Outcome`, which
-    every reward then reads as `env.outcome`. (It is private so TRL does not mistake it for a tool.)
+  - `_finish(final_text)` verifies the episode and returns an `Outcome`, which every reward reads as
+    `env.outcome`. `final_text` is the last assistant message. (Private, so TRL does not make it a tool.)
 
-Not covered here: sandboxing (see sandbox/), multi-turn tool execution (TRL's tool loop runs the tools).
+Tools are wrapped when the subclass is created (`__init_subclass__`), so every environment gets the same
+behaviour without writing it: each call is recorded in `self.calls`; a wrong argument list, a `SandboxError`,
+a `ToolError`, or a malformed call from the parser (the `__malformed__` argument, see chat/tool_format.py) is
+raised as a `ToolError` with a one-line message for the policy (TRL returns it as `{"error": ...}` and counts
+it in `tools/failure_frequency`) and counted in `outcome.tool_errors`; long results are truncated to
+`max_tool_output_chars`. Any other exception is a bug in the environment and keeps its traceback in the log,
+but still reaches the policy as an error instead of stopping training.
+
+Not covered here: sandboxing (see sandbox/), the tool loop itself (TRL runs it).
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
+import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from agent_lightning.errors import UserError
+from agent_lightning.sandbox.errors import SandboxError
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
+MALFORMED = "__malformed__"
+RESERVED = ("reset", "get_reward")
+
+
+class ToolError(Exception):
+    """A tool call that failed in a way the policy should read and can fix."""
 
 
 @dataclass
@@ -33,6 +53,7 @@ class Outcome:
     checks: dict[str, bool] = field(default_factory=dict)
     answer: str | None = None
     expected: str | None = None
+    tool_calls: int = 0
     tool_errors: int = 0
     turns: int = 0
     verified: bool = False
@@ -53,10 +74,19 @@ class Environment:
 
     env_name: ClassVar[str] = ""
     system_prompt: ClassVar[str] = ""
+    max_tool_output_chars: ClassVar[int] = 2000
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, fn in list(vars(cls).items()):
+            if inspect.isfunction(fn) and not name.startswith("_") and name not in RESERVED \
+                    and not getattr(fn, "_is_tool_wrapper", False):
+                setattr(cls, name, _as_tool(fn))
 
     def __init__(self) -> None:
         self.task: dict[str, Any] = {}
         self.outcome = Outcome()
+        self.calls: list[dict[str, Any]] = []
 
     @classmethod
     def tasks(cls, split: str, size: int, seed: int) -> list[dict[str, Any]]:
@@ -67,16 +97,71 @@ class Environment:
         return [
             name
             for name, _ in inspect.getmembers(cls, predicate=inspect.isfunction)
-            if not name.startswith("_") and name not in ("reset", "get_reward")
+            if not name.startswith("_") and name not in RESERVED
         ]
 
     def reset(self, **task: Any) -> str | None:
         self.task = task
         self.outcome = Outcome()
+        self.calls = []
         return None
 
-    def _finish(self, completion_text: str) -> Outcome:
+    def _finish(self, final_text: str) -> Outcome:
         raise NotImplementedError
+
+    def _finish_episode(self, completion: Any) -> Outcome:
+        """Verify once after the rollout: `_finish` on the last assistant text, plus turn and tool counts."""
+        messages = completion if isinstance(completion, list) else [{"role": "assistant", "content": completion}]
+        assistant = [m for m in messages if isinstance(m, dict) and m.get("role") == "assistant"]
+        outcome = self._finish(_text(assistant[-1]) if assistant else "")
+        outcome.turns = max(len(assistant), 1)
+        outcome.tool_calls = len(self.calls)
+        outcome.tool_errors = sum(1 for c in self.calls if not c["ok"])
+        outcome.verified = True
+        self.outcome = outcome
+        return outcome
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content or ""
+
+
+def _as_tool(fn: Any) -> Any:
+    """Wrap one tool method (see module docstring); the signature, hints and docstring stay TRL-readable."""
+    signature = inspect.signature(fn)
+    usage = f"{fn.__name__}({', '.join(p for p in signature.parameters if p != 'self')})"
+
+    @functools.wraps(fn)
+    def tool(self: Environment, *args: Any, **kwargs: Any) -> Any:
+        record = {"name": fn.__name__, "arguments": dict(kwargs), "ok": False}
+        self.calls.append(record)
+        try:
+            if MALFORMED in kwargs:
+                raise ToolError(str(kwargs[MALFORMED]))
+            try:
+                signature.bind(self, *args, **kwargs)
+            except TypeError as exc:
+                got = ", ".join(kwargs) or "no arguments"
+                raise ToolError(f"{exc} (got {got}); call it as {usage}") from None
+            result = fn(self, *args, **kwargs)
+        except (ToolError, SandboxError) as exc:
+            record["error"] = str(exc)
+            raise ToolError(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - an environment bug must not stop training
+            log.exception("tool %s raised", fn.__name__)
+            record["error"] = f"{type(exc).__name__}: {exc}"
+            raise ToolError(f"internal error in {fn.__name__}: {type(exc).__name__}: {exc}") from None
+        if isinstance(result, str) and len(result) > self.max_tool_output_chars:
+            result = result[: self.max_tool_output_chars] + f"\n[... truncated at {self.max_tool_output_chars} characters]"
+        record["ok"] = True
+        record["result"] = result
+        return result
+
+    tool._is_tool_wrapper = True  # type: ignore[attr-defined]
+    return tool
 
 
 def check_split(split: str) -> None:

@@ -7,7 +7,7 @@ Each function in `suite.functions` has TRL's signature `(prompts, completions, c
 calls the user's reward with only the arguments it declares (or everything, if it takes **kwargs).
 
 `environments`: for environments with tools TRL passes the rollout's instances; for single-turn environments
-the suite builds one per completion from the task columns and calls `_finish(completion)`, so every reward reads
+the suite builds one per completion from the task columns and calls `_finish_episode(completion)`, so every reward reads
 a verified `env.outcome` either way (built once per batch, shared by all rewards).
 
 Isolation: an exception, a NaN/inf or non-number value, or a wrong-length result is caught, logged once per
@@ -93,7 +93,7 @@ class RewardSuite:
                 envs.append(env)
         for env, completion in zip(envs, completions, strict=True):
             if not env.outcome.verified:
-                env._finish(completion_text(completion))
+                env._finish_episode(completion)
         self._batch_completions, self._batch_envs = completions, envs
         return envs
 
