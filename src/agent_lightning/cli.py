@@ -4,6 +4,8 @@
                                [--output-dir DIR] [--resume] [--plugin-dir DIR]
     rewards list [--json]          registered reward functions
     env list [--json]              registered environments
+    env run-calls --env NAME --calls FILE.jsonl [--task-id ID]   scripted tool calls in one fresh sandbox
+    trace show RUN_DIR [--step N] [--limit K] [--failed]         readable rollout transcripts of a run
     config show [--config FILE] [--set ...]   the resolved config;  config keys   every key with its help
 
 A user mistake (bad key, wrong type, missing file, unknown plugin) prints one line and exits with code 2.
@@ -20,7 +22,7 @@ import warnings
 
 from agent_lightning.errors import UserError
 
-SUBCOMMANDS = ("rewards", "env", "config")
+SUBCOMMANDS = ("rewards", "env", "config", "trace")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -55,6 +57,19 @@ def sub_parser() -> argparse.ArgumentParser:
         lst = cmd.add_parser("list", help=f"List registered {name}.")
         lst.add_argument("--json", action="store_true")
         lst.add_argument("--plugin-dir", action="append", default=[], metavar="DIR")
+        if name == "env":
+            calls = cmd.add_parser("run-calls", help="Run tool calls from a JSONL file in one fresh sandbox.")
+            calls.add_argument("--env", required=True, help="Environment name (see `env list`).")
+            calls.add_argument("--calls", required=True, metavar="FILE.jsonl",
+                               help='One {"name": TOOL, "arguments": {...}} per line; "-" reads stdin.')
+            calls.add_argument("--task-id", help="Start from this task's workspace (default: an empty one).")
+            _common(calls)
+    trace = sub.add_parser("trace", help="Rollout traces of a run.").add_subparsers(dest="action", required=True)
+    show = trace.add_parser("show", help="Print a readable transcript of one step's rollouts.")
+    show.add_argument("run_dir", metavar="RUN_DIR")
+    show.add_argument("--step", type=int, help="Step to show (default: the last traced step).")
+    show.add_argument("--limit", type=int, default=4, help="Rollouts to show (default 4).")
+    show.add_argument("--failed", action="store_true", help="Only rollouts whose outcome is not a success.")
     cfg = sub.add_parser("config", help="Inspect configuration.").add_subparsers(dest="action", required=True)
     _common(cfg.add_parser("show", help="Print the resolved config as YAML."))
     cfg.add_parser("keys", help="Every config key with its type and help.")
@@ -114,8 +129,45 @@ def cmd_list(kind: str, as_json: bool, plugin_dirs: list[str]) -> int:
     return 0
 
 
+def cmd_run_calls(args: argparse.Namespace) -> int:
+    from agent_lightning.config import load_config
+    from agent_lightning.registry import ENVIRONMENTS, add_plugin_dirs, discover
+    from agent_lightning.run_calls import find_task, run_calls
+
+    cfg = load_config(args.config, args.overrides)
+    add_plugin_dirs(args.plugin_dir)
+    discover()
+    env_cls = ENVIRONMENTS.get(args.env).obj
+    if not env_cls.tool_names():
+        raise UserError(f"env '{args.env}' has no tools (single-turn); run-calls needs a tool environment.")
+    task = {}
+    if args.task_id:
+        task = find_task(env_cls, args.task_id, cfg.env.seed, {"train": cfg.env.train_size, "test": cfg.env.test_size})
+    if args.calls == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        try:
+            with open(args.calls) as fh:
+                lines = fh.read().splitlines()
+        except OSError as exc:
+            raise UserError(f"--calls {args.calls}: {exc.strerror}.") from None
+    env = env_cls()
+    env.reset(**task)
+    for result in run_calls(env, lines):
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+    return 0
+
+
 def run_sub(argv: list[str]) -> int:
     args = sub_parser().parse_args(argv)
+    if args.command == "trace":
+        from agent_lightning.traces import load_step, render
+
+        step, records = load_step(args.run_dir, args.step)
+        print(render(records, step, args.limit, args.failed))
+        return 0
+    if args.command == "env" and args.action == "run-calls":
+        return cmd_run_calls(args)
     if args.command in ("rewards", "env"):
         return cmd_list(args.command, args.json, args.plugin_dir)
     from agent_lightning.config import iter_help, load_config
@@ -160,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # e.g. piped into `head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted: the latest checkpoint-* can be continued with --resume", file=sys.stderr)
         return 130

@@ -73,6 +73,7 @@ class EnvSection:
     train_size: int = _f(512, "Number of training tasks.")
     test_size: int = _f(128, "Number of held-out test tasks.")
     system_prompt: str | None = _f(None, "Overrides the environment's system prompt.")
+    max_turns: int = _f(6, "Tool environments: most tool-calling rounds per episode (then the episode ends).")
 
 
 @dataclass

@@ -10,6 +10,9 @@ calls the user's reward with only the arguments it declares (or everything, if i
 the suite builds one per completion from the task columns and calls `_finish_episode(completion)`, so every reward reads
 a verified `env.outcome` either way (built once per batch, shared by all rewards).
 
+Traces: with `trace_dir` set, once every reward has scored a batch the suite writes one line per rollout
+(prompt, completion messages, verified outcome, per-reward scores, weighted total) via traces.py.
+
 Isolation: an exception, a NaN/inf or non-number value, or a wrong-length result is caught, logged once per
 reward with the sample that triggered it, scored by the spec's `on_error` ('zero' -> 0.0, 'skip' -> None,
 'raise' -> re-raise) and counted in `error_counts`. Not covered here: per-call timeouts.
@@ -21,6 +24,7 @@ import inspect
 import logging
 import math
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from agent_lightning.config import RewardSpec
@@ -56,6 +60,9 @@ class RewardSuite:
         self.error_counts: Counter[str] = Counter()
         self._batch_completions: list[Any] | None = None  # held, so identity cannot be reused by a new batch
         self._batch_envs: list[Any] | None = None
+        self.trace_dir: Path | None = None
+        self._scores: dict[str, list[float | None]] = {}
+        self._scored: list[Any] | None = None
 
     @classmethod
     def from_config(cls, specs: list[RewardSpec], env_cls: type | None = None) -> "RewardSuite":
@@ -98,6 +105,37 @@ class RewardSuite:
         return envs
 
 
+    def record(self, name: str, values: list[float | None], prompts: Any, completions: list[Any],
+               kwargs: dict[str, Any]) -> None:
+        """Collect one reward's scores; when the batch has all of them, write its traces."""
+        if self.trace_dir is None:
+            return
+        if completions is not self._scored:
+            self._scored, self._scores = completions, {}
+        self._scores[name] = values
+        if len(self._scores) < len(set(self.names)):
+            return
+        from agent_lightning.traces import weighted_total, write_batch
+
+        envs = self.environments_for(completions, kwargs) if self.env_cls is not None else None
+        state = kwargs.get("trainer_state")
+        weights = dict(zip(self.names, self.weights))
+        task_ids = kwargs.get("task_id") or [None] * len(completions)
+        records = []
+        for i, completion in enumerate(completions):
+            scores = {n: v[i] for n, v in self._scores.items()}
+            env = envs[i] if envs else None
+            records.append({
+                "step": getattr(state, "global_step", 0), "task_id": task_ids[i],
+                "prompt": prompts[i] if prompts else None, "completion": completion,
+                "outcome": env.outcome.to_dict() if env is not None else None,
+                "calls": getattr(env, "calls", None) or None,
+                "rewards": scores, "reward": weighted_total(scores, weights),
+            })
+        write_batch(self.trace_dir, getattr(state, "global_step", 0), records)
+        self._scored, self._scores = None, {}
+
+
 class _BoundReward:
     """One configured reward as a TRL reward function (see module docstring)."""
 
@@ -116,8 +154,7 @@ class _BoundReward:
             if "environments" in self.declared or self.takes_all:
                 available["environments"] = self.suite.environments_for(completions, kwargs)
             args = available if self.takes_all else {k: v for k, v in available.items() if k in self.declared}
-            values = self.fn(**args, **self.extra)
-            return self._validate(values, n)
+            values = self._validate(self.fn(**args, **self.extra), n)
         except Exception as exc:  # noqa: BLE001 - a reward must never stop training unless on_error=raise
             if self.on_error == "raise":
                 raise
@@ -127,7 +164,12 @@ class _BoundReward:
                 sample = completion_text(completions[0])[:200] if completions else ""
                 log.warning("reward '%s' failed (%s: %s); scoring it '%s'. Sample completion: %r",
                             self.__name__, type(exc).__name__, exc, self.on_error, sample)
-            return [0.0 if self.on_error == "zero" else None] * n
+            values = [0.0 if self.on_error == "zero" else None] * n
+        try:
+            self.suite.record(self.__name__, values, prompts, completions, kwargs)
+        except Exception:  # noqa: BLE001 - a trace that cannot be written must not stop training
+            log.exception("could not write the traces of this batch")
+        return values
 
     def _validate(self, values: Any, n: int) -> list[float | None]:
         if not isinstance(values, (list, tuple)):

@@ -81,6 +81,7 @@ def grpo_args(cfg: Config, run_dir: Path) -> Any:
         save_strategy="steps",
         save_steps=g.save_steps,
         save_total_limit=g.save_total_limit,
+        max_tool_calling_iterations=cfg.env.max_turns,
         seed=cfg.run.seed,
         data_seed=cfg.run.seed,
         disable_tqdm=True,

@@ -4,7 +4,8 @@
 
 Steps: pick/create the run directory, write config.yaml, load the policy, build the stage's TRL trainer,
 train (resuming from the latest checkpoint-* when asked), save the final adapter, write summary.json and the
-reward plot. Metrics lines after the resumed checkpoint are dropped first, so each step is logged once.
+reward plot. Metrics lines and traces after the resumed checkpoint are dropped first, so each step is logged
+once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from agent_lightning.config import Config
 from agent_lightning.errors import UserError
+from agent_lightning.traces import truncate_after as truncate_traces
 from agent_lightning.train import rundir
 
 log = logging.getLogger(__name__)
@@ -65,10 +67,13 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     run_dir, checkpoint = resolve_run_dir(cfg, algo, output_dir, resume)
     rundir.write_config(run_dir, cfg, algo)
     metrics_path = run_dir / "metrics.jsonl"
+    suite.trace_dir = run_dir / "traces"
     if checkpoint is not None:
         rundir.truncate_metrics(metrics_path, rundir.checkpoint_step(checkpoint))
-    elif metrics_path.exists():
-        metrics_path.unlink()
+        truncate_traces(suite.trace_dir, rundir.checkpoint_step(checkpoint))
+    else:
+        metrics_path.unlink(missing_ok=True)
+        truncate_traces(suite.trace_dir, -1)
 
     set_seed(cfg.run.seed)
     started = time.time()
