@@ -238,11 +238,16 @@ class Workspace:
         with open_parent(self.root, parts) as (dir_fd, name):
             if not _exists(name, dir_fd):
                 raise SandboxError(f"'{path}' does not exist")
-            if stat.S_ISDIR(os.lstat(name, dir_fd=dir_fd).st_mode):
+            st = os.lstat(name, dir_fd=dir_fd)
+            if stat.S_ISDIR(st.st_mode):
                 shutil.rmtree(name, dir_fd=dir_fd)  # fd-based on Linux: does not follow links inside
             else:
                 os.unlink(name, dir_fd=dir_fd)
-        self.rescan()
+        if stat.S_ISDIR(st.st_mode):
+            self.rescan()
+        else:
+            self._bytes -= st.st_size
+            self._entries -= 1
 
     def snapshot(self) -> dict[str, str]:
         """{relative path: text} of every regular file; links appear as '<link>', folders as keys ending in '/'."""
