@@ -1,0 +1,205 @@
+"""The filesystem environment: the reference solver passes every task through the policy's tool-call path;
+splits are disjoint and deterministic; the verifier fails what is wrong and says which check failed."""
+
+import json
+import sys
+
+import pytest
+
+from agent_lightning.chat.segmenter import parse_response_text
+from agent_lightning.env import ToolError
+from agent_lightning.errors import UserError
+from agent_lightning.registry import ENVIRONMENTS, discover
+
+
+@pytest.fixture(scope="module")
+def env_cls():
+    discover()
+    return ENVIRONMENTS.get("filesystem").obj
+
+
+@pytest.fixture(scope="module")
+def fs(env_cls):
+    """The plugin module (reference_solution, TEMPLATES, MAX_TASKS, ...)."""
+    return sys.modules[env_cls.__module__]
+
+
+@pytest.fixture(scope="module")
+def test_tasks(env_cls, fs):
+    return env_cls.tasks("test", fs.MAX_TASKS["test"], 0)
+
+
+@pytest.fixture(scope="module")
+def train_tasks(env_cls):
+    return env_cls.tasks("train", 600, 0)
+
+
+def chatml(call):
+    return f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
+
+
+def mistral(call):
+    return f"[TOOL_CALLS]{json.dumps([call])}"
+
+
+def run_episode(env, task, calls, final, render=chatml):
+    """One rollout the way TRL runs it: each call rendered as the policy writes it, parsed, dispatched."""
+    env.reset(**task)
+    names = type(env).tool_names()
+    messages = []
+    for call in calls:
+        parsed = parse_response_text(render(call), tool_names=names)
+        assert parsed.content == "" and len(parsed.calls) == 1 and parsed.calls[0].error is None, parsed
+        name, arguments = parsed.calls[0].name, parsed.calls[0].arguments
+        messages.append({"role": "assistant", "content": "",
+                         "tool_calls": [{"type": "function", "function": {"name": name, "arguments": arguments}}]})
+        try:
+            result = getattr(env, name)(**arguments)
+        except ToolError as exc:
+            result = {"error": str(exc)}
+        messages.append({"role": "tool", "name": name, "content": str(result)})
+    reply = parse_response_text(final, tool_names=names)
+    assert not reply.calls
+    messages.append({"role": "assistant", "content": reply.content})
+    return env._finish_episode(messages)
+
+
+def solved(env, task, render=chatml):
+    solution = json.loads(task["solution"])
+    return run_episode(env, task, solution["calls"], solution["final"], render)
+
+
+# ------------------------------------------------------------------------------- the reference solver
+@pytest.mark.parametrize("render", [chatml, mistral])
+def test_reference_solver_solves_every_test_task_and_200_train_tasks(env_cls, test_tasks, train_tasks, render):
+    env = env_cls()
+    for task in test_tasks + train_tasks[:200]:
+        outcome = solved(env, task, render)
+        failed = [name for name, ok in outcome.checks.items() if not ok]
+        assert outcome.success and not failed, (task["task_id"], task["prompt"], failed)
+        assert outcome.tool_errors == 0 and outcome.tool_calls == len(json.loads(task["solution"])["calls"]) > 0
+        assert outcome.progress == 1.0 and outcome.verified
+        if "answer" in json.loads(task["expected"]):
+            assert outcome.answer == outcome.expected
+
+
+def test_stored_solution_is_the_reference_solution(fs, test_tasks):
+    for task in test_tasks[:50]:
+        assert json.loads(task["solution"]) == fs.reference_solution(task)
+
+
+# -------------------------------------------------------------------------------------------- splits
+def _names_and_lines(tasks):
+    names, lines = set(), set()
+    for task in tasks:
+        expected = json.loads(task["expected"])
+        for tree in (json.loads(task["files"]), expected["tree"]):
+            for path, text in tree.items():
+                names.update(part for part in path.split("/") if part)
+                lines.update(line for line in text.splitlines() if line.strip())
+    return names, lines
+
+
+def test_splits_share_no_name_and_no_line(test_tasks, train_tasks):
+    train_names, train_lines = _names_and_lines(train_tasks)
+    test_names, test_lines = _names_and_lines(test_tasks[:100])
+    assert len(train_names) > 300 and len(test_names) > 100 and len(test_lines) > 300
+    assert not train_names & test_names
+    assert not train_lines & test_lines
+
+
+def test_splits_are_sized_seeded_and_cover_every_template(env_cls, fs, test_tasks, train_tasks):
+    test = test_tasks[:100]
+    assert len(train_tasks) == 600 and len({t["task_id"] for t in train_tasks}) == 600
+    assert len({t["task_id"] for t in test_tasks}) == len(test_tasks) >= 100
+    assert test[0]["task_id"] == "fs-test-00000"
+    assert len({(t["prompt"], t["files"]) for t in train_tasks}) == 600
+    assert env_cls.tasks("test", 100, 0) == test
+    assert env_cls.tasks("test", 100, 1) != test
+    assert len(fs.TEMPLATES) >= 12
+    for split in (train_tasks, test):
+        assert {t["template"] for t in split} == set(fs.TEMPLATES)
+        per_tier = [sum(t["tier"] == tier for t in split) for tier in (1, 2, 3)]
+        assert max(per_tier) - min(per_tier) <= 1
+        assert all(len(json.loads(t["files"])) <= 20 for t in split)
+        assert all(fs.TEMPLATES[t["template"]].tier == t["tier"] for t in split)
+
+
+def test_sizes_beyond_the_split_and_unknown_splits_are_user_errors(env_cls, fs):
+    with pytest.raises(UserError, match="at most"):
+        env_cls.tasks("test", fs.MAX_TASKS["test"] + 1, 0)
+    with pytest.raises(UserError, match="split 'dev'"):
+        env_cls.tasks("dev", 1, 0)
+
+
+# -------------------------------------------------------------------------------------- verification
+def test_doing_nothing_fails_every_task(env_cls, test_tasks):
+    env = env_cls()
+    for task in test_tasks[:100]:
+        outcome = run_episode(env, task, [], "")
+        assert not outcome.success and outcome.progress < 1, task["prompt"]
+
+
+def _break_one_character(text):
+    i = len(text) // 2 if len(text) > 1 else 0
+    return text[:i] + ("x" if text[i] != "x" else "y") + text[i + 1:]
+
+
+def test_one_wrong_character_fails_exactly_that_file(env_cls, test_tasks):
+    env = env_cls()
+    tried = set()
+    for task in test_tasks[:100]:
+        solution = json.loads(task["solution"])
+        writes = [c for c in solution["calls"] if c["name"] == "write_file"]
+        if not writes:
+            continue
+        bad = writes[-1]["arguments"]
+        bad["content"] = _break_one_character(bad["content"])
+        outcome = run_episode(env, task, solution["calls"], solution["final"])
+        failed = [name for name, ok in outcome.checks.items() if not ok]
+        assert not outcome.success and failed == [f"file {bad['path']} == expected"], (task["prompt"], failed)
+        assert 0 < outcome.progress < 1
+        tried.add(task["template"])
+    assert len(tried) >= 8
+
+
+def test_a_stray_file_or_folder_fails_no_extra_files(env_cls, test_tasks):
+    env = env_cls()
+    for task, stray in ((test_tasks[0], {"name": "write_file", "arguments": {"path": "stray.txt", "content": "x"}}),
+                        (test_tasks[1], {"name": "make_dir", "arguments": {"path": "stray"}})):
+        solution = json.loads(task["solution"])
+        outcome = run_episode(env, task, solution["calls"] + [stray], solution["final"])
+        assert not outcome.success and [n for n, ok in outcome.checks.items() if not ok] == ["no extra files"]
+
+
+def test_a_wrong_answer_fails_answer_tasks(env_cls, test_tasks):
+    env = env_cls()
+    questions = [t for t in test_tasks[:100] if "answer" in json.loads(t["expected"])]
+    assert {t["template"] for t in questions} == {"find_word", "count_files"}
+    for task in questions:
+        solution = json.loads(task["solution"])
+        outcome = run_episode(env, task, solution["calls"], "I think it is:\nnothing here")
+        assert not outcome.success and outcome.answer == "nothing here"
+        assert outcome.expected == json.loads(task["expected"])["answer"]
+        assert [n for n, ok in outcome.checks.items() if not ok] == ["answer"]
+
+
+@pytest.mark.parametrize("reply, answer", [
+    ("a/b.txt", "a/b.txt"),
+    ("It is in:\n`a/b.txt`.", "a/b.txt"),
+    ("Answer: a/b.txt", "a/b.txt"),
+    ("The answer is **7**.", "7"),
+    ("final answer = './a/b.txt'\n\n", "a/b.txt"),
+    ("7 files", "7 files"),
+    ("", ""),
+])
+def test_final_answer(fs, reply, answer):
+    assert fs.final_answer(reply) == answer
+
+
+@pytest.mark.parametrize("have, want, ok", [
+    ("a\nb\n", "a\nb\n", True), ("a\nb", "a\nb\n", True), ("a\nb\n", "a\nb", True),
+    ("a\nb\n\n", "a\nb", False), ("a\nB\n", "a\nb\n", False), (" a\nb\n", "a\nb\n", False),
+])
+def test_content_comparison_tolerates_one_trailing_newline(fs, have, want, ok):
+    assert fs.same_text(have, want) is ok
