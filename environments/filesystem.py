@@ -472,8 +472,12 @@ class FilesystemEnvironment(FileToolsEnvironment):
                 checks[f"folder {path} exists and is empty"] = path in have
             else:
                 checks[f"file {path} == expected"] = path in have and same_text(have[path], want)
-        checks["no extra files"] = not set(have) - set(tree)
-        outcome = Outcome(checks=checks)
+        extra = sorted(set(have) - set(tree))
+        checks["no extra files"] = not extra
+        missing = sorted(p for p in tree if p not in have)
+        detail = "; ".join(f for f in (f"extra: {', '.join(extra[:5])}" if extra else "",
+                                      f"missing: {', '.join(missing[:5])}" if missing else "") if f)
+        outcome = Outcome(checks=checks, detail=detail)
         if "answer" in expected:
             outcome.answer, outcome.expected = final_answer(final_text), expected["answer"]
             checks["answer"] = outcome.answer == outcome.expected

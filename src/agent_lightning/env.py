@@ -57,6 +57,7 @@ class Outcome:
     tool_errors: int = 0
     turns: int = 0
     verified: bool = False
+    detail: str = ""  # what the verifier saw beyond the check names, e.g. "extra files: a.txt"
 
     @property
     def progress(self) -> float:
@@ -79,6 +80,9 @@ class Environment:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for name, fn in list(vars(cls).items()):
+            if isinstance(fn, staticmethod) and not name.startswith("_"):
+                raise TypeError(f"{cls.__name__}.{name}: a public staticmethod would become a tool that TRL calls "
+                                "without the environment; make it private (_{name}) or a module-level function.")
             if inspect.isfunction(fn) and not name.startswith("_") and name not in RESERVED \
                     and not getattr(fn, "_is_tool_wrapper", False):
                 setattr(cls, name, _as_tool(fn))

@@ -75,6 +75,8 @@ def render(records: list[dict[str, Any]], step: int, limit: int, failed_only: bo
         failed = [k for k, ok in (outcome.get("checks") or {}).items() if not ok]
         if failed:
             out.append(f"    failed checks: {'; '.join(failed[:6])}{' ...' if len(failed) > 6 else ''}")
+        if outcome.get("detail"):
+            out.append(f"    detail: {outcome['detail']}")
         out.append("-" * 78)
         for message in record.get("prompt") or []:
             if message.get("role") == "user":

@@ -33,11 +33,7 @@ class WorkspaceEnvironment(Environment):
 
     def reset(self, **task: Any) -> str | None:
         super().reset(**task)
-        files = json.loads(task.get("files") or "{}")
-        if self.workspace is None:
-            self.workspace = Workspace(files, quota=self.quota, owner=sandbox_owner())
-        else:
-            self.workspace.reset(files)
+        self.ws.reset(json.loads(task.get("files") or "{}"))
         return None
 
     def __del__(self) -> None:
@@ -46,8 +42,9 @@ class WorkspaceEnvironment(Environment):
 
     @property
     def ws(self) -> Workspace:
+        """The episode's workspace (an empty one if a tool is called before any reset; episode state is kept)."""
         if self.workspace is None:
-            self.reset()
+            self.workspace = Workspace({}, quota=self.quota, owner=sandbox_owner())
         return self.workspace
 
 

@@ -76,23 +76,28 @@ def _is_link(name: str, dir_fd: int) -> bool:
 
 
 @contextmanager
-def open_parent(root: str, parts: tuple[str, ...], create: bool = False) -> Iterator[tuple[int, str]]:
+def open_parent(root: str, parts: tuple[str, ...], create: bool = False, owner: tuple[int, int] | None = None,
+                made: list[tuple[str, ...]] | None = None) -> Iterator[tuple[int, str]]:
     """Yield (fd of the parent directory, final name), walking from `root` without following links.
 
-    With `create`, missing intermediate directories are made (mode 0o755). `parts` must come from
-    `check_relative` and be non-empty.
+    With `create`, missing intermediate directories are made (mode 0o755, chowned to `owner`) and their parts
+    appended to `made`. `parts` must come from `check_relative` and be non-empty.
     """
     if not parts:
         raise SandboxError("the path names the workspace itself; name a file or folder inside it")
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        for name in parts[:-1]:
+        for depth, name in enumerate(parts[:-1]):
             try:
                 next_fd = _open_dir(name, fd)
             except FileNotFoundError:
                 if not create:
                     raise SandboxError(f"folder '{name}' does not exist") from None
                 os.mkdir(name, 0o755, dir_fd=fd)
+                if owner:
+                    os.chown(name, *owner, dir_fd=fd, follow_symlinks=False)
+                if made is not None:
+                    made.append(parts[: depth + 1])
                 next_fd = _open_dir(name, fd)
             os.close(fd)
             fd = next_fd

@@ -14,7 +14,8 @@ Isolation, chosen once per process by `isolation()` (the first that works here):
   "rlimits"  resource limits and the process-group kill only.
 Weaker modes are announced once, loudly, with exactly what they stop guarding.
 
-In every mode: the code runs as an unprivileged user (nobody, when we are root), in its own session, with
+In every mode: the code runs as an unprivileged user (as root: the workspace's own uid from an unused range, see
+`sandbox_owner`; run as a plain folder path: nobody), in its own session, with
 rlimits set by `prlimit` before exec (CPU seconds, address space, processes, file size, open files, no core
 dumps), stdin closed, stdout/stderr captured to private files (their size is bounded by the file-size limit
 and only the first `max_output_chars` are returned), and a wall-clock timeout that kills the whole process
@@ -22,13 +23,14 @@ group (and, under bwrap, the whole pid namespace).
 
 Not guarded: CPU time shared with the host (use cgroups for hard CPU/memory isolation of many parallel
 rollouts), the total disk used by many files each under the size limit (callers `rescan()` the workspace
-against its quota afterwards), kernel exploits, and side channels. The process limit is per user: all
-sandboxes running at once as `nobody` share it.
+against its quota afterwards), kernel exploits, and side channels. When not run as root, the process limit is per
+user and shared by every sandbox of that user.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import os
 import shutil
@@ -45,6 +47,8 @@ from agent_lightning.sandbox.workspace import Workspace
 log = logging.getLogger(__name__)
 
 NOBODY = (65534, 65534)
+SANDBOX_IDS = 3_000_000  # first uid/gid of the per-workspace range (root only)
+_ids = itertools.count()
 WORKDIR = "/workspace"
 
 
@@ -85,8 +89,15 @@ class RunResult:
 
 
 def sandbox_owner() -> tuple[int, int] | None:
-    """The (uid, gid) code runs as and workspaces should belong to: nobody when we are root, else ourselves."""
-    return NOBODY if os.geteuid() == 0 else None
+    """A fresh (uid, gid) for one workspace and the code run in it, when we are root; None (ourselves) otherwise.
+
+    As root every workspace gets its own unprivileged id from a range no account uses, so the process limit
+    (counted per user) and file permissions separate concurrent sandboxes from each other, not only from the host.
+    """
+    if os.geteuid() != 0:
+        return None
+    uid = SANDBOX_IDS + (os.getpid() % 10_000) * 1_000 + next(_ids) % 1_000
+    return uid, uid
 
 
 def interpreter() -> str:
@@ -133,10 +144,11 @@ def isolation() -> str:
     forced = os.environ.get("AGENT_LIGHTNING_SANDBOX")
     candidates = [forced] if forced else ["bwrap", "unshare", "rlimits"]
     with tempfile.TemporaryDirectory() as probe_dir:
-        if sandbox_owner():
-            os.chown(probe_dir, *NOBODY)
+        owner = NOBODY if os.geteuid() == 0 else None
+        if owner:
+            os.chown(probe_dir, *owner)
         for mode in candidates:
-            if mode == "rlimits" or _probe(mode, probe_dir):
+            if mode == "rlimits" or _probe(mode, probe_dir, owner):
                 break
         else:
             mode = "rlimits"
@@ -145,12 +157,12 @@ def isolation() -> str:
     return mode
 
 
-def _probe(mode: str, probe_dir: str) -> bool:
+def _probe(mode: str, probe_dir: str, owner: tuple[int, int] | None) -> bool:
     if shutil.which(mode) is None:
         return False
     try:
         proc = subprocess.run(_command(mode, probe_dir, ["-c", "pass"], Limits()), cwd=probe_dir, env=_env(),
-                              capture_output=True, timeout=20, **_user_kwargs())
+                              capture_output=True, timeout=20, **_user_kwargs(owner))
     except (OSError, subprocess.SubprocessError):
         return False
     return proc.returncode == 0
@@ -160,8 +172,7 @@ def _env() -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def _user_kwargs() -> dict:
-    owner = sandbox_owner()
+def _user_kwargs(owner: tuple[int, int] | None) -> dict:
     return {"user": owner[0], "group": owner[1], "extra_groups": []} if owner else {}
 
 
@@ -180,7 +191,7 @@ def _command(mode: str, workspace_root: str, args: list[str], limits: Limits) ->
 
 def _nproc(limits: Limits) -> int:
     """RLIMIT_NPROC counts every process of the user: add what a non-root caller already runs."""
-    if sandbox_owner():
+    if os.geteuid() == 0:
         return limits.max_processes
     running = sum(1 for p in Path("/proc").iterdir() if p.name.isdigit() and _owned(p))
     return running + limits.max_processes
@@ -197,6 +208,7 @@ def run_python(code: str, workspace: Workspace | str, limits: Limits = Limits(),
     """Run `code` as a script (cwd = the workspace) under `isolation()` and `limits`; never raises for the
     code's own failures (they are in the result)."""
     root = workspace.root if isinstance(workspace, Workspace) else str(workspace)
+    owner = workspace.owner if isinstance(workspace, Workspace) else (NOBODY if os.geteuid() == 0 else None)
     mode = isolation()
     with tempfile.TemporaryDirectory(prefix="al-run-") as private:
         script = os.path.join(private, "main.py")
@@ -215,7 +227,7 @@ def run_python(code: str, workspace: Workspace | str, limits: Limits = Limits(),
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             start = time.perf_counter()
             proc = subprocess.Popen(cmd, cwd=root, env=_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    start_new_session=True, **_user_kwargs())
+                                    start_new_session=True, **_user_kwargs(owner))
             timed_out = False
             try:
                 proc.wait(timeout=limits.wall_seconds)

@@ -149,41 +149,64 @@ class Workspace:
                 os.close(fd)
 
     def write_file(self, path: str, content: str, append: bool = False) -> int:
-        """Create or overwrite (or append to) a text file; returns its new size in bytes."""
+        """Create or overwrite (or append to) a text file; returns its new size in bytes.
+
+        Missing folders are created (and counted); if the write is refused they are removed again."""
         if not isinstance(content, str):
             raise SandboxError(f"content must be a string, got {type(content).__name__}")
         parts = self._parts(path)
         data = content.encode()
-        with open_parent(self.root, parts, create=True) as (dir_fd, name):
-            existed = _exists(name, dir_fd)
+        if len(data) > self.quota.max_file_bytes:
+            raise SandboxError(f"the content is {len(data)} bytes; the per-file limit is {self.quota.max_file_bytes}")
+        made: list[tuple[str, ...]] = []
+        try:
+            with open_parent(self.root, parts, create=True, owner=self.owner, made=made) as (dir_fd, name):
+                self._entries += len(made)
+                return self._write(dir_fd, name, path, data, append)
+        except BaseException:
+            self._remove_folders(made)
+            raise
+
+    def _write(self, dir_fd: int, name: str, path: str, data: bytes, append: bool) -> int:
+        existed = _exists(name, dir_fd)
+        if not existed:
+            self._need_entry()
+        fd = _open_regular(name, dir_fd, os.O_WRONLY | os.O_CREAT, path)
+        try:
+            old = os.fstat(fd).st_size
+            new = old + len(data) if append else len(data)
+            if new > self.quota.max_file_bytes:
+                raise SandboxError(f"'{path}' would be {new} bytes; the per-file limit is {self.quota.max_file_bytes}")
+            if self._bytes - old + new > self.quota.max_bytes:
+                raise SandboxError(f"writing '{path}' would exceed the workspace quota of {self.quota.max_bytes} bytes")
+            if append:
+                os.lseek(fd, 0, os.SEEK_END)
+            else:
+                os.ftruncate(fd, 0)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if self.owner:
+                os.fchown(fd, *self.owner)
+        except BaseException:
             if not existed:
-                self._need_entry()
-            fd = _open_regular(name, dir_fd, os.O_WRONLY | os.O_CREAT, path)
-            try:
-                old = os.fstat(fd).st_size
-                new = old + len(data) if append else len(data)
-                if new > self.quota.max_file_bytes:
-                    raise SandboxError(f"'{path}' would be {new} bytes; the per-file limit is {self.quota.max_file_bytes}")
-                if self._bytes - old + new > self.quota.max_bytes:
-                    raise SandboxError(f"writing '{path}' would exceed the workspace quota of {self.quota.max_bytes} bytes")
-                if append:
-                    os.lseek(fd, 0, os.SEEK_END)
-                else:
-                    os.ftruncate(fd, 0)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                if self.owner:
-                    os.fchown(fd, *self.owner)
-            except BaseException:
-                if not existed:
-                    os.unlink(name, dir_fd=dir_fd)
-                raise
-            finally:
-                os.close(fd)
+                os.unlink(name, dir_fd=dir_fd)
+            raise
+        finally:
+            os.close(fd)
         self._bytes += new - old
         self._entries += 0 if existed else 1
         return new
+
+    def _remove_folders(self, made: list[tuple[str, ...]]) -> None:
+        """Undo folders a refused operation created (deepest first)."""
+        for parts in reversed(made):
+            try:
+                with open_parent(self.root, parts) as (dir_fd, name):
+                    os.rmdir(name, dir_fd=dir_fd)
+                self._entries -= 1
+            except (OSError, SandboxError):
+                pass
 
     def list_dir(self, path: str = ".") -> list[str]:
         """Sorted entry names; folders end with '/', links with '@' (they are listed, never followed)."""
@@ -197,7 +220,9 @@ class Workspace:
 
     def make_dir(self, path: str) -> None:
         parts = self._parts(path)
-        with open_parent(self.root, parts, create=True) as (dir_fd, name):
+        made: list[tuple[str, ...]] = []
+        with open_parent(self.root, parts, create=True, owner=self.owner, made=made) as (dir_fd, name):
+            self._entries += len(made)
             if _exists(name, dir_fd):
                 if stat.S_ISDIR(os.lstat(name, dir_fd=dir_fd).st_mode):
                     return
@@ -213,18 +238,25 @@ class Workspace:
         src_parts, dst_parts = self._parts(src), self._parts(dst)
         if dst_parts[: len(src_parts)] == src_parts:
             raise SandboxError(f"cannot move '{src}' into itself")
-        with open_parent(self.root, src_parts) as (src_fd, src_name):
-            if not _exists(src_name, src_fd):
-                raise SandboxError(f"'{src}' does not exist")
-            with open_parent(self.root, dst_parts, create=True) as (dst_fd, dst_name):
-                if _exists(dst_name, dst_fd) and stat.S_ISDIR(os.lstat(dst_name, dir_fd=dst_fd).st_mode):
-                    inner = os.open(dst_name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_fd)
-                    try:
-                        self._rename(src_name, src_fd, src_name, inner, f"{dst}/{src_name}")
-                    finally:
-                        os.close(inner)
-                else:
-                    self._rename(src_name, src_fd, dst_name, dst_fd, dst)
+        made: list[tuple[str, ...]] = []
+        try:
+            with open_parent(self.root, src_parts) as (src_fd, src_name):
+                if not _exists(src_name, src_fd):
+                    raise SandboxError(f"'{src}' does not exist")
+                with open_parent(self.root, dst_parts, create=True, owner=self.owner, made=made) as (dst_fd, dst_name):
+                    self._entries += len(made)
+                    if _exists(dst_name, dst_fd) and stat.S_ISDIR(os.lstat(dst_name, dir_fd=dst_fd).st_mode):
+                        inner = os.open(dst_name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                        dir_fd=dst_fd)
+                        try:
+                            self._rename(src_name, src_fd, src_name, inner, f"{dst}/{src_name}")
+                        finally:
+                            os.close(inner)
+                    else:
+                        self._rename(src_name, src_fd, dst_name, dst_fd, dst)
+        except BaseException:
+            self._remove_folders(made)
+            raise
 
     @staticmethod
     def _rename(src_name: str, src_fd: int, dst_name: str, dst_fd: int, shown: str) -> None:

@@ -4,7 +4,8 @@
 
 What this module adds around TRL: the task dataset from the environment, the reward suite (argument filtering,
 verified outcomes, isolation), a GRPOConfig mapped from `cfg.grpo`, and our callbacks (metrics.jsonl, progress).
-Environments with tools go through TRL's `environment_factory` tool loop; single-turn ones are plain datasets.
+Environments with tools go through TRL's `environment_factory` tool loop, with the tokenizer prepared for the
+policy's tool-call format (chat/tool_format.py); single-turn ones are plain datasets.
 
 Not covered here: SFT (train/sft.py), evaluation, multi-process launch (accelerate does it).
 """
@@ -12,6 +13,7 @@ Not covered here: SFT (train/sft.py), evaluation, multi-process launch (accelera
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ from agent_lightning.config import Config
 from agent_lightning.errors import UserError
 from agent_lightning.registry import ENVIRONMENTS
 from agent_lightning.rewarding import RewardSuite
+
+log = logging.getLogger(__name__)
 
 
 def environment_class(cfg: Config) -> type:
@@ -100,6 +104,10 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
     args = grpo_args(cfg, run_dir)
     args.reward_weights = suite.weights
     has_tools = bool(env_cls.tool_names())
+    if has_tools:
+        from agent_lightning.chat.tool_format import prepare_for_tools
+
+        log.info("tool format: %s", prepare_for_tools(tokenizer))
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=suite.functions,
