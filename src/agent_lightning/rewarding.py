@@ -119,6 +119,7 @@ class RewardSuite:
 
         envs = self.environments_for(completions, kwargs) if self.env_cls is not None else None
         state = kwargs.get("trainer_state")
+        step = getattr(state, "global_step", 0) + 1  # the optimizer step this batch trains, as in metrics.jsonl
         weights = dict(zip(self.names, self.weights))
         task_ids = kwargs.get("task_id") or [None] * len(completions)
         records = []
@@ -126,13 +127,13 @@ class RewardSuite:
             scores = {n: v[i] for n, v in self._scores.items()}
             env = envs[i] if envs else None
             records.append({
-                "step": getattr(state, "global_step", 0), "task_id": task_ids[i],
+                "step": step, "task_id": task_ids[i],
                 "prompt": prompts[i] if prompts else None, "completion": completion,
                 "outcome": env.outcome.to_dict() if env is not None else None,
                 "calls": getattr(env, "calls", None) or None,
                 "rewards": scores, "reward": weighted_total(scores, weights),
             })
-        write_batch(self.trace_dir, getattr(state, "global_step", 0), records)
+        write_batch(self.trace_dir, step, records)
         self._scored, self._scores = None, {}
 
 

@@ -26,6 +26,8 @@ from agent_lightning.rewarding import RewardSuite
 
 log = logging.getLogger(__name__)
 
+TOOL_COMPLETION_TOKENS = 96  # below this a call plus its result rarely fits (see the warning below)
+
 
 def environment_class(cfg: Config) -> type:
     return ENVIRONMENTS.get(cfg.env.name).obj
@@ -108,6 +110,10 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
         from agent_lightning.chat.tool_format import prepare_for_tools
 
         log.info("tool format: %s", prepare_for_tools(tokenizer))
+        if cfg.grpo.max_completion_length < TOOL_COMPLETION_TOKENS:
+            log.warning("grpo.max_completion_length=%d is short for a tool episode (it counts every turn, call and "
+                        "tool result; TRL drops results that do not fit): try --set grpo.max_completion_length=%d",
+                        cfg.grpo.max_completion_length, 4 * TOOL_COMPLETION_TOKENS)
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=suite.functions,

@@ -1,0 +1,82 @@
+"""Multi-turn tool rollouts through our GRPO pipeline and TRL's tool loop, on the tiny Mistral (Mistral v0.3 format).
+
+A random tiny model never writes a tool call, so the first generation of every step is scripted: one rollout
+calls `list_dir`, its sibling writes a malformed call. Everything after that is real: TRL's tool loop, our parser,
+the sandboxed workspace, verification, rewards and the traces.
+"""
+
+import json
+
+import pytest
+from trl import GRPOTrainer
+
+from conftest import run_cli
+
+SCRIPTED = ['[TOOL_CALLS] [{"name": "list_dir", "arguments": {"path": "."}}]',
+            '[TOOL_CALLS] [{"name": "list_dir", "arguments": {"path" "."}}]']
+
+
+@pytest.fixture(scope="module")
+def scripted_run(tmp_path_factory):
+    from agent_lightning.config import load_config
+    from agent_lightning.train.pipeline import run_training
+
+    original = GRPOTrainer._generate_single_turn
+
+    def first_turn_scripted(self, prompt_ids, images, multimodal_fields, num_generations, *args, **kwargs):
+        ids, logprobs = original(self, prompt_ids, images, multimodal_fields, num_generations, *args, **kwargs)
+        if num_generations > 1:  # the first turn; the tool loop generates one continuation per rollout
+            tok = self.processing_class
+            ids = [tok(SCRIPTED[i % 2], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+                   for i in range(len(ids))]
+            logprobs = None if logprobs is None else [[0.0] * len(x) for x in ids]
+        return ids, logprobs
+
+    GRPOTrainer._generate_single_turn = first_turn_scripted
+    try:
+        cfg = load_config("configs/tiny.yaml", ["env.name=filesystem", "env.train_size=32", "env.test_size=8",
+                                                 "grpo.max_steps=1", "grpo.max_completion_length=160",
+                                                 "env.max_turns=2"])
+        run_dir = run_training(cfg, "grpo", str(tmp_path_factory.mktemp("runs") / "fs"))
+    finally:
+        GRPOTrainer._generate_single_turn = original
+    return run_dir
+
+
+def test_traces_hold_tool_calls_results_and_errors(scripted_run):
+    records = [json.loads(line) for line in (scripted_run / "traces" / "step-00001.jsonl").read_text().splitlines()]
+    assert len(records) == 4
+    good, bad = records[0], records[1]
+    call_message = good["completion"][0]
+    assert call_message["tool_calls"][0]["function"] == {"name": "list_dir", "arguments": {"path": "."}}
+    tool_message = good["completion"][1]
+    assert tool_message["role"] == "tool" and tool_message["name"] == "list_dir"
+    workspace_top = sorted({p.split("/")[0] + ("/" if "/" in p else "") for p in json.loads(
+        _task(scripted_run, good["task_id"])["files"])})
+    assert tool_message["content"].splitlines() == workspace_top  # the real listing of the real workspace
+    assert good["calls"][0]["ok"] and good["outcome"]["tool_calls"] == 1 and good["outcome"]["tool_errors"] == 0
+    assert bad["outcome"]["tool_errors"] == 1 and not bad["calls"][0]["ok"]
+    assert "malformed tool call" in bad["completion"][1]["content"]  # the policy reads why
+    for record in records:
+        assert set(record["rewards"]) == {"exact_answer"} and record["outcome"]["verified"]
+
+
+def test_tool_metrics_are_logged(scripted_run):
+    rows = [json.loads(line) for line in (scripted_run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["tools/call_frequency"] == 1.0 and rows[0]["tools/failure_frequency"] == 0.5
+
+
+def test_trace_show_prints_the_transcript(scripted_run):
+    result = run_cli("trace", "show", str(scripted_run), "--limit", "2")
+    assert result.returncode == 0, result.stderr
+    assert "[TOOL CALL] list_dir" in result.stdout and "[TOOL RESULT (list_dir)]" in result.stdout
+    assert "malformed tool call" in result.stdout
+    missing = run_cli("trace", "show", str(scripted_run), "--step", "9")
+    assert missing.returncode == 2 and "has traces for steps 1..1" in missing.stderr
+
+
+def _task(run_dir, task_id):
+    from agent_lightning.registry import ENVIRONMENTS, discover
+
+    discover()
+    return next(r for r in ENVIRONMENTS.get("filesystem").obj.tasks("train", 32, 0) if r["task_id"] == task_id)
