@@ -1,0 +1,5 @@
+# category: exit
+# expect: {"returncode": 3, "limit": null, "report": "\\[exit code 3\\]"}
+import sys
+
+sys.exit(3)

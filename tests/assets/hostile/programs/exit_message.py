@@ -1,0 +1,5 @@
+# category: exit
+# expect: {"returncode": 1, "stderr": "bye", "limit": null}
+import sys
+
+sys.exit("bye")

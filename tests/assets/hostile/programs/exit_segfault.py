@@ -1,0 +1,5 @@
+# category: signal
+# expect: {"limit": "segmentation fault", "report": "\\[killed: segmentation fault\\]"}
+import ctypes
+
+ctypes.string_at(0)

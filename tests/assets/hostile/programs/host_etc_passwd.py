@@ -1,0 +1,3 @@
+# category: host-read
+# expect: {"returncode": 1, "stderr": "FileNotFoundError.*/etc/passwd"}
+print(open("/etc/passwd").read())

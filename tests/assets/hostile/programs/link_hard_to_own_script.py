@@ -1,0 +1,5 @@
+# category: hardlink
+# expect: {"returncode": 1, "stderr": "Invalid cross-device link"}
+import os
+
+os.link(__file__, "main_copy.py")
