@@ -211,10 +211,10 @@ class CodeEnvironment(WorkspaceEnvironment):
             code: The complete script to run.
         """
         result = run_python(code, self.ws, TOOL_LIMITS)
-        used, _ = self.ws.rescan()
-        if used > self.ws.quota.max_bytes:
+        over = self.ws.over_quota()
+        if over:
             self.ws.reset()
-            return result.report() + f"\n[the script left {used} bytes in the workspace, over the {self.ws.quota.max_bytes}-byte quota; the workspace was reset]"
+            return result.report() + f"\n[the script left {over} in the workspace; it was reset to the task's files]"
         return result.report()
 
     def _finish(self, final_text: str) -> Outcome:

@@ -107,8 +107,6 @@ def test_code_with_a_nul_byte_returns_a_result(ws):
     assert result.returncode is not None and "2" not in result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="run_python writes the script with open(..., 'w'): a lone surrogate in the code "
-                   "(valid in a JSON tool call) raises UnicodeEncodeError instead of returning a RunResult")
 def test_code_with_a_lone_surrogate_returns_a_result(ws):
     result = run_python("print('\udc80')", ws, FAST)
     assert result.returncode is not None
@@ -158,9 +156,6 @@ def test_file_size_limit_stops_the_write(ws):
     assert os.path.getsize(os.path.join(ws.root, "big")) <= 1 << 20
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Python ignores SIGXFSZ, so hitting the file-size rlimit is an OSError (EFBIG) and exit code 1: the SIGXFSZ "
-    "entry in _limit_hit never matches and RunResult.limit stays None"))
 def test_file_size_limit_is_reported(ws):
     result = run_python("open('big', 'wb').write(b'x' * (3 << 20))", ws, replace(FAST, file_bytes=1 << 20))
     assert result.limit and "file size" in result.limit
@@ -172,11 +167,6 @@ def test_segfault_is_reported(ws):
 
 
 @pytest.mark.skipif(not HAS_BWRAP, reason="bubblewrap is not installed")
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "the sandbox's pid 1 (bwrap's init) is orphaned when the outer bwrap exits and stays a zombie of the sandbox uid "
-    "until someone reaps it; where the trainer is PID 1 or a subreaper (containers, job runners) nobody does, and "
-    "after max_processes runs in one workspace every run fails with \"bwrap: Can't fork for pid 1: Resource "
-    "temporarily unavailable\""))
 def test_many_runs_in_one_workspace_under_a_subreaper():
     proc = run_script("""
         import ctypes, json
@@ -268,11 +258,6 @@ DAEMON_SCRIPT = """
 def test_a_daemon_does_not_outlive_the_run(mode, request):
     if mode == "bwrap" and not HAS_BWRAP:
         pytest.skip("bubblewrap is not installed")
-    if mode != "bwrap":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "without a pid namespace the timeout kills only the process group: a child that calls setsid() and forks "
-            "again keeps running (as the sandbox uid) after run_python returns, and the 'SANDBOX WEAKENED' warning "
-            "does not say so"), raises=AssertionError))
     proc = run_script(DAEMON_SCRIPT, mode)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr)

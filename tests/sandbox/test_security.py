@@ -362,10 +362,6 @@ def test_hostile_program(prog, host):
 
 
 @needs_bwrap
-@pytest.mark.xfail(strict=True, reason=(
-    "run_python returns as soon as the outer bwrap is killed; the sandbox's processes die asynchronously "
-    "(--die-with-parent), still counting against the sandbox user's RLIMIT_NPROC, so the next run fails with "
-    "'bwrap: Creating new namespace failed: Resource temporarily unavailable'"), raises=AssertionError)
 def test_a_run_right_after_a_fork_bomb_works(host):
     """The next run in the same workspace must not pay for the last one's fork bomb."""
     ws = Workspace({}, owner=sandbox_owner())
@@ -442,17 +438,16 @@ def private_target():
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs a separate sandbox uid (root)")
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Workspace._populate (reset, and building a workspace) writes the template with open(target, 'wb') and "
-    "os.chown(target) by path, following links: code of the sandbox user that runs during reset() can redirect the "
-    "write and the chown to any host file, which root then overwrites and hands to the sandbox uid"))
 def test_reset_never_follows_links_planted_during_it(private_target):
     with Workspace({"a.txt": "TEMPLATE"}, owner=sandbox_owner()) as ws:
         racer = _racer(ws, private_target, "plant")
         try:
             deadline = time.monotonic() + 2
             while time.monotonic() < deadline:
-                ws.reset()
+                try:
+                    ws.reset()
+                except SandboxError:
+                    continue  # refusing to build the workspace under attack is fine; writing through a link is not
                 st = os.stat(private_target)
                 if st.st_uid != 0 or Path(private_target).read_text() != "ORIGINAL":
                     break
@@ -464,9 +459,6 @@ def test_reset_never_follows_links_planted_during_it(private_target):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs a separate sandbox uid (root)")
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Workspace.snapshot checks each file with os.path.islink/isfile and then open()s it by path, following links: "
-    "a link swapped in between the two leaks any host file that root can read into the verifier's snapshot"))
 def test_snapshot_never_follows_links_swapped_during_it(private_target):
     with Workspace({"f": "harmless"}, owner=sandbox_owner()) as ws:
         racer = _racer(ws, private_target, "swap")
@@ -508,9 +500,6 @@ def test_file_tools_never_follow_links_swapped_during_them(private_target):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs a separate sandbox uid (root)")
-@pytest.mark.xfail(strict=True, raises=FileNotFoundError, reason=(
-    "Workspace.list_dir lstat()s each name after listdir(): an entry removed in between (by code still running) "
-    "raises FileNotFoundError, which reaches the policy as 'internal error' instead of a listing"))
 def test_list_dir_tolerates_entries_vanishing_during_it(private_target):
     with Workspace({"f": "harmless"}, owner=sandbox_owner()) as ws:
         racer = _racer(ws, private_target, "swap")

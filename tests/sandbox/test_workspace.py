@@ -237,9 +237,6 @@ def test_refused_write_removes_the_folders_it_made():
         assert w.list_dir(".") == [] and w.rescan() == (0, 0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "make_dir counts the parent folders it creates but does not remove them when the final folder is refused, so "
-    "the workspace ends above max_entries (write_file undoes them)"))
 def test_refused_make_dir_stays_within_the_entry_limit():
     with Workspace({}, quota=Quota(max_entries=2)) as w:
         with pytest.raises(SandboxError, match="already holds"):
@@ -247,8 +244,6 @@ def test_refused_make_dir_stays_within_the_entry_limit():
         assert w.rescan()[1] <= 2
 
 
-@pytest.mark.xfail(strict=True, reason="move creates the missing folders of dst without checking max_entries: "
-                   "moving a file to a deep new path grows the workspace past its entry limit")
 def test_move_respects_the_entry_limit():
     with Workspace({"x": "1"}, quota=Quota(max_entries=4)) as w:
         with pytest.raises(SandboxError, match="already holds"):

@@ -8,7 +8,9 @@ Guarded
     control characters, over-long paths and names, over-deep trees; symlinks anywhere on a path (folders are
     walked with O_NOFOLLOW descriptors, so a link created between two calls cannot redirect one); symlinked or
     hard-linked target files, FIFOs and devices (opened non-blocking and checked with fstat, never followed).
-    No operation creates a link. Quotas: total bytes and entries in the workspace, bytes per file.
+    No operation creates a link. Quotas: total bytes and entries in the workspace, bytes per file. Building,
+    resetting, snapshotting and removing a workspace also go through descriptors only (tree.py), so links or
+    deep trees planted by code cannot redirect them.
   - Code (`run_python`): a separate process under bubblewrap (read-only /usr, the workspace as the only
     writable folder, private /tmp, no network, no host /etc, /home, /root or /proc, empty environment, no
     capabilities, dies with its parent), as an unprivileged user, with rlimits (CPU seconds, address space,
@@ -20,8 +22,10 @@ Not guarded
   - Hard CPU/memory isolation between many parallel sandboxes and the host (no cgroups): a sandbox can slow
     the machine down for its time limit. The process limit is shared by all sandboxes running as one user.
   - Kernel or bubblewrap vulnerabilities, timing side channels, and anything the template itself contains.
-  - Disk used by code beyond the per-file limit until the caller rescans the workspace against its quota
-    (`run_python` rescans; environments report the overflow and reset).
+  - Disk used by code beyond the per-file limit until the caller checks the workspace against its quota
+    (`run_python` rescans through descriptors, however deep the tree; `over_quota()` says why; environments
+    report the overflow and reset).
+  - In the weaker modes without root: processes that leave their process group outlive the run.
 """
 
 from agent_lightning.sandbox.errors import SandboxError

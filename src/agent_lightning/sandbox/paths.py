@@ -37,6 +37,10 @@ def check_relative(path: object, max_path_chars: int = 200, max_depth: int = 12)
     if not isinstance(path, str):
         raise SandboxError(f"path must be a string, got {type(path).__name__}")
     shown = repr(path[:80])
+    try:
+        path.encode()
+    except UnicodeEncodeError:
+        raise SandboxError(f"path {shown} is not valid text (it contains an unpaired surrogate)") from None
     if "\x00" in path:
         raise SandboxError(f"path {shown} contains a NUL byte")
     if _CONTROL.search(path):

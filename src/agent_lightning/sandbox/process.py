@@ -19,7 +19,12 @@ In every mode: the code runs as an unprivileged user (as root: the workspace's o
 rlimits set by `prlimit` before exec (CPU seconds, address space, processes, file size, open files, no core
 dumps), stdin closed, stdout/stderr captured to private files (their size is bounded by the file-size limit
 and only the first `max_output_chars` are returned), and a wall-clock timeout that kills the whole process
-group (and, under bwrap, the whole pid namespace).
+group. Under bwrap the timeout kills the sandbox's init (its pid comes from `--info-fd`), which takes the whole
+pid namespace with it, and this process makes itself a child subreaper so that init is reaped here: when
+`run_python` returns, nothing of the run is alive and no zombie holds the uid's process limit. In the weaker
+modes, as root, every process of the workspace's uid is killed after the run (daemons that called setsid).
+`RunResult.limit` names the limit that ended a run; an exit status alone is not trusted (a CPU verdict also
+needs the run to have lasted the CPU limit).
 
 Not guarded: CPU time shared with the host (use cgroups for hard CPU/memory isolation of many parallel
 rollouts), the total disk used by many files each under the size limit (callers `rescan()` the workspace
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import logging
 import os
 import shutil
@@ -131,9 +137,13 @@ def _bwrap_prefix(workspace_root: str, python: str) -> list[str]:
 
 _WEAKER = {
     "unshare": "bubblewrap is not available: sandboxed code has no network, but can READ the host filesystem "
-               "with the rights of an unprivileged user and see host processes. Install it: apt-get install bubblewrap",
+               "with the rights of an unprivileged user and see host processes; unless we run as root (which kills "
+               "every process of the workspace's uid after each run), a program that leaves its process group "
+               "(setsid) can outlive the run. Install it: apt-get install bubblewrap",
     "rlimits": "neither bubblewrap nor `unshare -rn` works here: sandboxed code runs only under resource limits "
-               "and a timeout, WITH NETWORK ACCESS and read access to the host filesystem. "
+               "and a timeout, WITH NETWORK ACCESS and read access to the host filesystem; unless we run as root "
+               "(which kills every process of the workspace's uid after each run), a program that leaves its "
+               "process group (setsid) can outlive the run. "
                "Install bubblewrap: apt-get install bubblewrap",
 }
 
@@ -184,7 +194,7 @@ def _command(mode: str, workspace_root: str, args: list[str], limits: Limits) ->
     ]
     if mode == "bwrap":
         return rlimits + _bwrap_prefix(workspace_root, python) + [python, "-I", *args]
-    if mode == "unshare":
+    if mode == "unshare":  # (--pid --fork would lose the exit status of a killed program in util-linux 2.38)
         return rlimits + ["unshare", "-rn", "--", python, "-I", *args]
     return rlimits + [python, "-I", *args]
 
@@ -206,42 +216,117 @@ def _owned(path: Path) -> bool:
 
 def run_python(code: str, workspace: Workspace | str, limits: Limits = Limits(), args: list[str] | None = None) -> RunResult:
     """Run `code` as a script (cwd = the workspace) under `isolation()` and `limits`; never raises for the
-    code's own failures (they are in the result)."""
+    code's own failures (they are in the result). When it returns, no process of the run is left."""
     root = workspace.root if isinstance(workspace, Workspace) else str(workspace)
     owner = workspace.owner if isinstance(workspace, Workspace) else (NOBODY if os.geteuid() == 0 else None)
     mode = isolation()
+    if mode == "bwrap":
+        _become_subreaper()
     with tempfile.TemporaryDirectory(prefix="al-run-") as private:
         script = os.path.join(private, "main.py")
-        with open(script, "w") as fh:
-            fh.write(code)
+        with open(script, "w", encoding="utf-8", errors="surrogatepass") as fh:
+            fh.write(code)  # an unpaired surrogate becomes bytes Python rejects: a SyntaxError in the result
         os.chmod(private, 0o755)
         os.chmod(script, 0o644)
+        info_read, info_write = os.pipe()
         # The script lives outside the workspace; under bwrap it is bound read-only at /run/main.py.
         if mode == "bwrap":
             cmd = _command(mode, root, ["/run/main.py", *(args or [])], limits)
             at = cmd.index("--bind")
-            cmd[at:at] = ["--ro-bind", script, "/run/main.py"]
+            cmd[at:at] = ["--ro-bind", script, "/run/main.py", "--info-fd", str(info_write)]
         else:
             cmd = _command(mode, root, [script, *(args or [])], limits)
         out_path, err_path = os.path.join(private, "out"), os.path.join(private, "err")
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            start = time.perf_counter()
-            proc = subprocess.Popen(cmd, cwd=root, env=_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    start_new_session=True, **_user_kwargs(owner))
-            timed_out = False
-            try:
-                proc.wait(timeout=limits.wall_seconds)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            finally:
-                _kill_group(proc.pid)
-                proc.wait()
-            seconds = time.perf_counter() - start
+        try:
+            with open(out_path, "wb") as out, open(err_path, "wb") as err:
+                start = time.perf_counter()
+                proc = subprocess.Popen(cmd, cwd=root, env=_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                        start_new_session=True, pass_fds=(info_write,), **_user_kwargs(owner))
+                os.close(info_write)
+                info_write = -1
+                timed_out = False
+                try:
+                    proc.wait(timeout=limits.wall_seconds)
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+                finally:
+                    sandbox_pid = _sandbox_pid(info_read) if mode == "bwrap" else None
+                    if timed_out and _kill(sandbox_pid):
+                        try:
+                            proc.wait(timeout=2)  # the namespace dies with its init; bwrap exits
+                        except subprocess.TimeoutExpired:
+                            pass
+                    _kill_group(proc.pid)
+                    proc.wait()
+                    _reap(sandbox_pid)
+                    if mode != "bwrap":
+                        _kill_user(owner)
+                seconds = time.perf_counter() - start
+        finally:
+            os.close(info_read)
+            if info_write >= 0:
+                os.close(info_write)
         stdout = _read_capped(out_path, limits.max_output_chars)
         stderr = _read_capped(err_path, limits.max_output_chars)
     if isinstance(workspace, Workspace):
         workspace.rescan()
-    return RunResult(proc.returncode, stdout, stderr, timed_out, seconds, _limit_hit(proc.returncode, timed_out, limits))
+    limit = _limit_hit(proc.returncode, timed_out, limits, seconds, stderr, mode)
+    return RunResult(proc.returncode, stdout, stderr, timed_out, seconds, limit)
+
+
+def _sandbox_pid(info_fd: int) -> int | None:
+    """The host pid of the sandbox's init, which bwrap writes to --info-fd right after creating it."""
+    os.set_blocking(info_fd, False)
+    try:
+        pid = json.loads(os.read(info_fd, 4096).decode() or "{}").get("child-pid")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) and pid > 1 else None
+
+
+def _kill(pid: int | None) -> bool:
+    """SIGKILL the sandbox's init: the kernel then kills everything in its pid namespace."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, signal.SIGKILL)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _reap(pid: int | None, wait_seconds: float = 2.0) -> None:
+    """bwrap can exit before its init; the orphaned init then comes to us (we are its subreaper) and is reaped
+    here, so no zombie of the workspace's uid is left holding its process limit."""
+    if pid is None:
+        return
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return  # not (or no longer) ours: reaped already
+        if done or time.monotonic() > deadline:
+            return
+        time.sleep(0.001)
+
+
+@functools.cache
+def _become_subreaper() -> None:
+    """Orphans of our descendants (bwrap's init) are re-parented to this process instead of PID 1."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        log.debug("could not become a child subreaper; sandbox inits are reaped by PID 1")
+
+
+def _kill_user(owner: tuple[int, int] | None) -> None:
+    """Weaker modes as root: kill every process of the workspace's own uid (daemons that left the group)."""
+    if owner and owner != NOBODY and os.geteuid() == 0:
+        subprocess.run(["kill", "-KILL", "-1"], user=owner[0], group=owner[1], extra_groups=[],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
 def _kill_group(pid: int) -> None:
@@ -260,15 +345,19 @@ def _read_capped(path: str, max_chars: int) -> str:
     return text
 
 
-def _limit_hit(returncode: int | None, timed_out: bool, limits: Limits) -> str | None:
+def _limit_hit(returncode: int | None, timed_out: bool, limits: Limits, seconds: float, stderr: str,
+               mode: str) -> str | None:
+    """Which limit ended the run. Exit codes are not trusted alone: a program can exit with 152 or kill itself,
+    so a CPU verdict also needs the run to have lasted the CPU limit (the sandbox's CPU time is not visible
+    here: its processes are reaped inside bwrap's pid namespace)."""
     if timed_out:
         return f"wall-clock limit of {limits.wall_seconds:g} s"
-    if returncode is not None and returncode > 128 and isolation() == "bwrap":
+    if returncode is not None and returncode > 128 and mode == "bwrap":
         returncode = 128 - returncode  # bwrap reports a child killed by signal N as exit code 128 + N
-    signals = {
-        -signal.SIGXCPU: f"CPU limit of {limits.cpu_seconds} s",
-        -signal.SIGXFSZ: f"file size limit of {limits.file_bytes} bytes",
-        -signal.SIGKILL: f"CPU limit of {limits.cpu_seconds} s (or killed)",
-        -signal.SIGSEGV: "segmentation fault",
-    }
-    return signals.get(returncode)
+    if returncode in (-signal.SIGXCPU, -signal.SIGKILL) and seconds >= limits.cpu_seconds * 0.9:
+        return f"CPU limit of {limits.cpu_seconds} s"
+    if returncode == -signal.SIGXFSZ or "File too large" in stderr:
+        return f"file size limit of {limits.file_bytes} bytes"
+    if returncode == -signal.SIGSEGV:
+        return "segmentation fault"
+    return None

@@ -26,9 +26,11 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from agent_lightning.sandbox import tree
 from agent_lightning.sandbox.errors import SandboxError
 from agent_lightning.sandbox.paths import check_relative, open_dir, open_parent
 
@@ -69,26 +71,23 @@ class Workspace:
 
     # ----------------------------------------------------------------- lifecycle
     def _populate(self) -> None:
+        """Write the template through folder descriptors (O_EXCL|O_NOFOLLOW, fchown): never a path lookup that a
+        link planted by code could redirect."""
         if self.owner:
             os.chown(self.root, *self.owner)
+        self._bytes = self._entries = 0
         for rel, content in self.template.items():
             parts = check_relative(rel, self.quota.max_path_chars, self.quota.max_depth)
             data = content.encode() if isinstance(content, str) else bytes(content)
-            target = os.path.join(self.root, *parts)
-            parent = os.path.dirname(target)
-            if not os.path.isdir(parent):
-                os.makedirs(parent)
-                self._chown_tree(parent)
-            with open(target, "wb") as fh:
-                fh.write(data)
-            if self.owner:
-                os.chown(target, *self.owner)
+            with open_parent(self.root, parts, create=True, owner=self.owner) as (dir_fd, name):
+                fd = _create_exclusive(name, dir_fd)
+                try:
+                    _write_all(fd, data)
+                    if self.owner:
+                        os.fchown(fd, *self.owner)
+                finally:
+                    os.close(fd)
         self.rescan()
-
-    def _chown_tree(self, path: str) -> None:
-        while self.owner and path != self.root and path.startswith(self.root):
-            os.chown(path, *self.owner)
-            path = os.path.dirname(path)
 
     def reset(self, files: Mapping[str, str | bytes] | None = None) -> None:
         """Empty the folder and rebuild it from the template (or from `files`, which becomes the template)."""
@@ -98,14 +97,14 @@ class Workspace:
         self._populate()
 
     def _clear(self) -> None:
-        for entry in os.scandir(self.root):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                os.unlink(entry.path)
+        tree.empty(self.root)
 
     def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        try:
+            tree.empty(self.root)
+            os.rmdir(self.root)
+        except FileNotFoundError:
+            pass
 
     def __enter__(self) -> "Workspace":
         return self
@@ -115,20 +114,44 @@ class Workspace:
 
     # ----------------------------------------------------------------- accounting
     def rescan(self) -> tuple[int, int]:
-        """Recount bytes and entries from disk (after code ran here); returns (bytes, entries)."""
+        """Recount bytes and entries from disk (after code ran here); returns (bytes, entries). A tree too large to
+        walk counts as over both quotas."""
         total, entries = 0, 0
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            entries += len(dirnames) + len(filenames)
-            for name in filenames:
-                try:
-                    total += os.lstat(os.path.join(dirpath, name)).st_size
-                except OSError:
-                    pass
+        try:
+            for _, st, _, _ in tree.walk(self.root, max_entries=10 * self.quota.max_entries + 1000):
+                entries += 1
+                total += st.st_size if not stat.S_ISDIR(st.st_mode) else 0
+        except tree.TooLarge:
+            total, entries = max(total, self.quota.max_bytes + 1), max(entries, self.quota.max_entries + 1)
         self._bytes, self._entries = total, entries
         return total, entries
 
+    def over_quota(self) -> str | None:
+        """Why the workspace is over its quota (after code ran), or None."""
+        if self._bytes > self.quota.max_bytes:
+            return f"{self._bytes} bytes (limit {self.quota.max_bytes})"
+        if self._entries > self.quota.max_entries:
+            return f"{self._entries} files and folders (limit {self.quota.max_entries})"
+        return None
+
     def _parts(self, path: object) -> tuple[str, ...]:
         return check_relative(path, self.quota.max_path_chars, self.quota.max_depth)
+
+    @contextmanager
+    def _creating(self, parts: tuple[str, ...]) -> Iterator[tuple[int, str]]:
+        """open_parent(create=True) whose new folders are owned, counted against the quota, and removed again if
+        the operation fails."""
+        made: list[tuple[str, ...]] = []
+        try:
+            with open_parent(self.root, parts, create=True, owner=self.owner, made=made) as (dir_fd, name):
+                self._entries += len(made)
+                if made and self._entries > self.quota.max_entries:
+                    raise SandboxError(f"the workspace already holds {self._entries - len(made)} files and folders; "
+                                       f"{len(made)} new folder(s) would exceed the limit of {self.quota.max_entries}")
+                yield dir_fd, name
+        except BaseException:
+            self._remove_folders(made)
+            raise
 
     def _need_entry(self) -> None:
         if self._entries + 1 > self.quota.max_entries:
@@ -155,17 +178,14 @@ class Workspace:
         if not isinstance(content, str):
             raise SandboxError(f"content must be a string, got {type(content).__name__}")
         parts = self._parts(path)
-        data = content.encode()
+        try:
+            data = content.encode()
+        except UnicodeEncodeError as exc:
+            raise SandboxError(f"content is not valid text ({exc.reason} at position {exc.start})") from None
         if len(data) > self.quota.max_file_bytes:
             raise SandboxError(f"the content is {len(data)} bytes; the per-file limit is {self.quota.max_file_bytes}")
-        made: list[tuple[str, ...]] = []
-        try:
-            with open_parent(self.root, parts, create=True, owner=self.owner, made=made) as (dir_fd, name):
-                self._entries += len(made)
-                return self._write(dir_fd, name, path, data, append)
-        except BaseException:
-            self._remove_folders(made)
-            raise
+        with self._creating(parts) as (dir_fd, name):
+            return self._write(dir_fd, name, path, data, append)
 
     def _write(self, dir_fd: int, name: str, path: str, data: bytes, append: bool) -> int:
         existed = _exists(name, dir_fd)
@@ -183,9 +203,7 @@ class Workspace:
                 os.lseek(fd, 0, os.SEEK_END)
             else:
                 os.ftruncate(fd, 0)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_all(fd, data)
             if self.owner:
                 os.fchown(fd, *self.owner)
         except BaseException:
@@ -214,15 +232,16 @@ class Workspace:
         with open_dir(self.root, parts) as fd:
             names = []
             for name in os.listdir(fd):
-                mode = os.lstat(name, dir_fd=fd).st_mode
+                try:
+                    mode = os.lstat(name, dir_fd=fd).st_mode
+                except FileNotFoundError:
+                    continue  # removed meanwhile (by code running in the workspace)
                 names.append(name + ("/" if stat.S_ISDIR(mode) else "@" if stat.S_ISLNK(mode) else ""))
         return sorted(names)
 
     def make_dir(self, path: str) -> None:
         parts = self._parts(path)
-        made: list[tuple[str, ...]] = []
-        with open_parent(self.root, parts, create=True, owner=self.owner, made=made) as (dir_fd, name):
-            self._entries += len(made)
+        with self._creating(parts) as (dir_fd, name):
             if _exists(name, dir_fd):
                 if stat.S_ISDIR(os.lstat(name, dir_fd=dir_fd).st_mode):
                     return
@@ -238,25 +257,19 @@ class Workspace:
         src_parts, dst_parts = self._parts(src), self._parts(dst)
         if dst_parts[: len(src_parts)] == src_parts:
             raise SandboxError(f"cannot move '{src}' into itself")
-        made: list[tuple[str, ...]] = []
-        try:
-            with open_parent(self.root, src_parts) as (src_fd, src_name):
-                if not _exists(src_name, src_fd):
-                    raise SandboxError(f"'{src}' does not exist")
-                with open_parent(self.root, dst_parts, create=True, owner=self.owner, made=made) as (dst_fd, dst_name):
-                    self._entries += len(made)
-                    if _exists(dst_name, dst_fd) and stat.S_ISDIR(os.lstat(dst_name, dir_fd=dst_fd).st_mode):
-                        inner = os.open(dst_name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                        dir_fd=dst_fd)
-                        try:
-                            self._rename(src_name, src_fd, src_name, inner, f"{dst}/{src_name}")
-                        finally:
-                            os.close(inner)
-                    else:
-                        self._rename(src_name, src_fd, dst_name, dst_fd, dst)
-        except BaseException:
-            self._remove_folders(made)
-            raise
+        with open_parent(self.root, src_parts) as (src_fd, src_name):
+            if not _exists(src_name, src_fd):
+                raise SandboxError(f"'{src}' does not exist")
+            with self._creating(dst_parts) as (dst_fd, dst_name):
+                if _exists(dst_name, dst_fd) and stat.S_ISDIR(os.lstat(dst_name, dir_fd=dst_fd).st_mode):
+                    inner = os.open(dst_name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                    dir_fd=dst_fd)
+                    try:
+                        self._rename(src_name, src_fd, src_name, inner, f"{dst}/{src_name}")
+                    finally:
+                        os.close(inner)
+                else:
+                    self._rename(src_name, src_fd, dst_name, dst_fd, dst)
 
     @staticmethod
     def _rename(src_name: str, src_fd: int, dst_name: str, dst_fd: int, shown: str) -> None:
@@ -272,7 +285,12 @@ class Workspace:
                 raise SandboxError(f"'{path}' does not exist")
             st = os.lstat(name, dir_fd=dir_fd)
             if stat.S_ISDIR(st.st_mode):
-                shutil.rmtree(name, dir_fd=dir_fd)  # fd-based on Linux: does not follow links inside
+                sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+                try:
+                    tree.empty(sub)
+                finally:
+                    os.close(sub)
+                os.rmdir(name, dir_fd=dir_fd)
             else:
                 os.unlink(name, dir_fd=dir_fd)
         if stat.S_ISDIR(st.st_mode):
@@ -282,24 +300,65 @@ class Workspace:
             self._entries -= 1
 
     def snapshot(self) -> dict[str, str]:
-        """{relative path: text} of every regular file; links appear as '<link>', folders as keys ending in '/'."""
+        """{relative path: text} of every regular file; links appear as '<link>', other non-files as '<special>',
+        empty folders as keys ending in '/'. Read through descriptors, never following a link."""
         out: dict[str, str] = {}
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            rel_dir = os.path.relpath(dirpath, self.root)
-            prefix = "" if rel_dir == "." else rel_dir + "/"
-            for name in dirnames:
-                if os.path.islink(os.path.join(dirpath, name)):
-                    out[prefix + name] = "<link>"
-                elif not os.listdir(os.path.join(dirpath, name)):
-                    out[prefix + name + "/"] = ""
-            for name in filenames:
-                full = os.path.join(dirpath, name)
-                if os.path.islink(full) or not os.path.isfile(full):
-                    out[prefix + name] = "<link>" if os.path.islink(full) else "<special>"
-                    continue
-                with open(full, "rb") as fh:
-                    out[prefix + name] = fh.read(self.quota.max_file_bytes).decode("utf-8", errors="replace")
-        return out
+        folders: dict[str, bool] = {}
+        for rel, st, dir_fd, name in tree.walk(self.root, max_entries=10 * self.quota.max_entries + 1000):
+            parent = rel.rpartition("/")[0]
+            if parent:
+                folders[parent] = True
+            if stat.S_ISDIR(st.st_mode):
+                folders.setdefault(rel, False)
+            elif stat.S_ISLNK(st.st_mode):
+                out[rel] = "<link>"
+            elif not stat.S_ISREG(st.st_mode):
+                out[rel] = "<special>"
+            else:
+                out[rel] = self._read_entry(dir_fd, name, rel)
+        out.update({f"{folder}/": "" for folder, occupied in folders.items() if not occupied})
+        return dict(sorted(out.items()))
+
+    def _read_entry(self, dir_fd: int, name: str, rel: str) -> str:
+        try:
+            fd = _open_regular(name, dir_fd, os.O_RDONLY, rel, allow_links=True)
+        except SandboxError:
+            return "<special>"
+        try:
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                return fh.read(self.quota.max_file_bytes).decode("utf-8", errors="replace")
+        finally:
+            os.close(fd)
+
+
+def _create_exclusive(name: str, dir_fd: int, attempts: int = 5) -> int:
+    """A new file `name` under `dir_fd` (O_EXCL|O_NOFOLLOW); whatever a racing process put there is removed."""
+    for _ in range(attempts):
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                           dir_fd=dir_fd)
+        except FileExistsError:
+            try:
+                os.unlink(name, dir_fd=dir_fd)
+            except IsADirectoryError:
+                try:
+                    sub = os.open(name, tree.DIR_FLAGS, dir_fd=dir_fd)
+                except OSError:
+                    continue  # swapped again: the next attempt sees what is there now
+                try:
+                    tree.empty(sub)
+                finally:
+                    os.close(sub)
+                os.rmdir(name, dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
+    raise SandboxError(f"cannot create '{name}': something keeps recreating it")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _exists(name: str, dir_fd: int) -> bool:
@@ -310,8 +369,9 @@ def _exists(name: str, dir_fd: int) -> bool:
         return False
 
 
-def _open_regular(name: str, dir_fd: int, flags: int, shown: str) -> int:
-    """Open `name` under `dir_fd` only if it is a regular, singly-linked file (never following a link)."""
+def _open_regular(name: str, dir_fd: int, flags: int, shown: str, allow_links: bool = False) -> int:
+    """Open `name` under `dir_fd` only if it is a regular, singly-linked file (never following a link).
+    `allow_links` accepts hard-linked files (for the read-only snapshot: their content is in the workspace)."""
     try:
         fd = os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644, dir_fd=dir_fd)
     except FileNotFoundError:
@@ -328,7 +388,7 @@ def _open_regular(name: str, dir_fd: int, flags: int, shown: str) -> int:
         problem = "is a folder, not a file"
     elif not stat.S_ISREG(st.st_mode):
         problem = "is not a regular file"
-    elif st.st_nlink > 1:
+    elif st.st_nlink > 1 and not allow_links:
         problem = "is a hard link; hard-linked files are refused"
     if problem:
         os.close(fd)

@@ -2,7 +2,6 @@
 # Files deeper than PATH_MAX: the quota rescan must still count them.
 # expect: {"ok": true, "stdout": "hidden"}
 # after: {"over_quota": true}
-# xfail: Workspace.rescan walks by full path (os.walk); folders whose path exceeds PATH_MAX fail with ENAMETOOLONG and are silently skipped, so megabytes written there are not counted against the quota (and snapshot raises OSError)
 import os
 
 for _ in range(20):
