@@ -1,0 +1,30 @@
+"""`partial_progress`: the fraction of the verifier's checks the episode passed (`env.outcome.progress`).
+
+Range [0, 1]: e.g. 2 of 3 expected files right = 0.667; for `code`, the fraction of unit tests passed; an
+environment without per-check results gives its success as 0 or 1.
+None (not applicable) when there is no environment, and with `only_on_failure` for successful episodes.
+
+kwargs:
+  only_on_failure (bool, default False): score only failed episodes, so that with `task_success` in the same
+      config a success is not counted twice (a success then gets None; a failure its progress, which is < 1).
+"""
+
+from pathlib import Path
+
+from agent_lightning import reward
+from agent_lightning.registry import import_plugin_file
+
+_c = import_plugin_file(Path(__file__).with_name("_completion.py"))
+
+
+@reward("partial_progress", weight=0.5)
+def partial_progress(completions, environments=None, only_on_failure: bool = False, **kwargs) -> list[float | None]:
+    """Fraction of the verifier's checks passed (partial credit for almost-right episodes)."""
+    scores: list[float | None] = []
+    for completion, env in zip(completions, _c.environments_for(environments, len(completions))):
+        outcome = _c.outcome_of(env, completion)
+        if outcome is None or (only_on_failure and outcome.success):
+            scores.append(None)
+        else:
+            scores.append(float(outcome.progress))
+    return scores
