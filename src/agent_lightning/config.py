@@ -78,18 +78,23 @@ class EnvSection:
 
 @dataclass
 class RewardSpec:
+    """One configured reward. Any other key of the YAML mapping is a keyword argument of the reward function."""
+
     name: str = _f("", "Registered reward name, a file in rewards/, or a dotted path `package.module:function`.")
-    weight: float = _f(1.0, "Weight in the summed reward.")
-    on_error: str = _f("zero", "What a failing call scores: 'zero', 'skip' (None, not applicable) or 'raise'.")
-    kwargs: dict[str, Any] = _f({}, "Extra keyword arguments passed to the reward function.")
+    weight: float | None = _f(None, "Weight in the summed reward (default: the weight its @reward declares, else 1).")
+    on_error: str | None = _f(None, "What a failing call scores: 'zero', 'skip' (None, not applicable) or 'raise' "
+                                    "(default: what its @reward declares, else 'zero').")
+    timeout_s: float | None = _f(None, "Seconds one call may take before it counts as failed (default: no limit).")
+    kwargs: dict[str, Any] = _f({}, "Keyword arguments passed to the reward function (extra keys land here too).")
 
 
 @dataclass
 class GRPOSection:
     max_steps: int = _f(40, "Optimizer steps.")
     learning_rate: float = _f(5e-5, "AdamW learning rate for the LoRA weights.")
-    per_device_batch_size: int = _f(8, "Completions per device per step (a multiple of num_generations).")
-    gradient_accumulation_steps: int = _f(1, "Micro-batches accumulated per optimizer step.")
+    per_device_batch_size: int = _f(8, "Completions per micro-batch (forward/backward) per device.")
+    gradient_accumulation_steps: int = _f(1, "Micro-batches per optimizer step; batch x accumulation completions are "
+                                             "sampled per step and must be a multiple of num_generations.")
     num_generations: int = _f(4, "Completions sampled per prompt (the GRPO group size).")
     max_completion_length: int = _f(32, "Max new tokens per completion.")
     temperature: float = _f(1.0, "Sampling temperature for rollouts.")
@@ -106,6 +111,7 @@ class GRPOSection:
     save_steps: int = _f(20, "Save a resumable checkpoint every N steps.")
     save_total_limit: int = _f(2, "Checkpoints to keep.")
     logging_steps: int = _f(1, "Log metrics every N steps.")
+    signal_window: int = _f(5, "Steps over which a constant / always-None reward or zero-signal batches are flagged.")
 
 
 @dataclass
@@ -200,6 +206,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
 def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
+    if cls is RewardSpec:  # {name, weight, ..., key: value}: unknown keys are the reward's own arguments
+        extra = {k: v for k, v in data.items() if k not in names}
+        data = {k: v for k, v in data.items() if k in names}
+        if extra:
+            data["kwargs"] = {**(data.get("kwargs") or {}), **extra}
     kwargs = {}
     for key, value in data.items():
         full = f"{prefix}.{key}" if prefix else str(key)

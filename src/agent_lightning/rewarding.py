@@ -4,22 +4,28 @@
     GRPOTrainer(..., reward_funcs=suite.functions, args=GRPOConfig(reward_weights=suite.weights, ...))
 
 Each function in `suite.functions` has TRL's signature `(prompts, completions, completion_ids, **kwargs)` and
-calls the user's reward with only the arguments it declares (or everything, if it takes **kwargs).
+calls the user's reward with only the arguments it declares (or everything, if it takes **kwargs), plus the
+keyword arguments configured for it (each must be a named parameter of the function: a typo is a config error,
+not a silently ignored value). `async def` rewards are awaited. A spec's weight and on_error default to what the
+reward's `@reward(...)` declares.
 
 `environments`: for environments with tools TRL passes the rollout's instances; for single-turn environments
-the suite builds one per completion from the task columns and calls `_finish_episode(completion)`, so every reward reads
-a verified `env.outcome` either way (built once per batch, shared by all rewards).
+the suite builds one per completion from the task columns; either way it calls `_finish_episode(completion)`
+once, so every reward reads a verified `env.outcome` (built once per batch, shared by all rewards).
 
-Traces: with `trace_dir` set, once every reward has scored a batch the suite writes one line per rollout
-(prompt, completion messages, verified outcome, per-reward scores, weighted total) via traces.py.
+Isolation: an exception, a timeout (`timeout_s`), a NaN/inf or non-number value, or a wrong-length result is
+caught, logged once per reward with the sample that triggered it, scored by `on_error` ('zero' -> 0.0, 'skip' ->
+None, 'raise' -> re-raise) and counted in `error_counts`. A timed-out synchronous reward cannot be killed: it
+finishes in a background thread and its late result is dropped.
 
-Isolation: an exception, a NaN/inf or non-number value, or a wrong-length result is caught, logged once per
-reward with the sample that triggered it, scored by the spec's `on_error` ('zero' -> 0.0, 'skip' -> None,
-'raise' -> re-raise) and counted in `error_counts`. Not covered here: per-call timeouts.
+After every reward has scored a batch, the suite hands the scores to its `diagnostics` (signal health, see
+train/diagnostics.py) and, with `trace_dir` set, writes one trace line per rollout (traces.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import inspect
 import logging
 import math
@@ -28,21 +34,26 @@ from pathlib import Path
 from typing import Any
 
 from agent_lightning.config import RewardSpec
-from agent_lightning.errors import UserError
+from agent_lightning.errors import UserError, close_matches
 from agent_lightning.registry import REWARDS
 
 log = logging.getLogger(__name__)
 
 ON_ERROR = ("zero", "skip", "raise")
+TRL_ARGUMENTS = ("prompts", "completions", "completion_ids", "environments", "trainer_state", "log_metric",
+                 "log_extra")
 
 
 def completion_text(completion: Any) -> str:
-    """Text of a TRL completion: a string, or a list of messages (the assistant turns are joined)."""
+    """Text of a TRL completion: a string, or a list of messages (the assistant turns are joined, tool results
+    are left out)."""
     if isinstance(completion, str):
         return completion
     parts = []
     for message in completion:
-        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(message, dict) or message.get("role", "assistant") != "assistant":
+            continue
+        content = message.get("content")
         if isinstance(content, str):
             parts.append(content)
         elif isinstance(content, list):
@@ -58,26 +69,33 @@ class RewardSuite:
         self.functions: list[Any] = []
         self.weights: list[float] = []
         self.error_counts: Counter[str] = Counter()
+        self.trace_dir: Path | None = None
+        self.diagnostics: Any = None  # train.diagnostics.SignalDiagnostics, when set
         self._batch_completions: list[Any] | None = None  # held, so identity cannot be reused by a new batch
         self._batch_envs: list[Any] | None = None
-        self.trace_dir: Path | None = None
         self._scores: dict[str, list[float | None]] = {}
         self._scored: list[Any] | None = None
 
     @classmethod
     def from_config(cls, specs: list[RewardSpec], env_cls: type | None = None) -> "RewardSuite":
         if not specs:
-            raise UserError("rewards: the config names no reward; add one, e.g. rewards: [{name: exact_answer}].")
+            raise UserError("rewards: the config names no reward; add one, e.g. rewards: [{name: task_success}].")
         suite = cls(env_cls)
         for spec in specs:
-            if spec.on_error not in ON_ERROR:
-                raise UserError(f"rewards.{spec.name}.on_error: '{spec.on_error}' is not one of {', '.join(ON_ERROR)}.")
             plugin = REWARDS.get(spec.name)
-            suite.add(spec.name, plugin.obj, spec.weight, spec.on_error, spec.kwargs)
+            weight = spec.weight if spec.weight is not None else plugin.meta.get("weight", 1.0)
+            on_error = spec.on_error or plugin.meta.get("on_error", "zero")
+            if on_error not in ON_ERROR:
+                raise UserError(f"rewards.{spec.name}.on_error: '{on_error}' is not one of {', '.join(ON_ERROR)}.")
+            if spec.timeout_s is not None and spec.timeout_s <= 0:
+                raise UserError(f"rewards.{spec.name}.timeout_s: expected a positive number of seconds, got {spec.timeout_s}.")
+            _check_kwargs(spec.name, plugin.obj, spec.kwargs)
+            suite.add(spec.name, plugin.obj, weight, on_error, spec.kwargs, spec.timeout_s)
         return suite
 
-    def add(self, name: str, fn: Any, weight: float = 1.0, on_error: str = "zero", kwargs: dict | None = None) -> None:
-        self.functions.append(_BoundReward(self, name, fn, on_error, kwargs or {}))
+    def add(self, name: str, fn: Any, weight: float = 1.0, on_error: str = "zero", kwargs: dict | None = None,
+            timeout_s: float | None = None) -> None:
+        self.functions.append(_BoundReward(self, name, fn, on_error, kwargs or {}, timeout_s))
         self.weights.append(float(weight))
 
     @property
@@ -104,48 +122,69 @@ class RewardSuite:
         self._batch_completions, self._batch_envs = completions, envs
         return envs
 
-
     def record(self, name: str, values: list[float | None], prompts: Any, completions: list[Any],
                kwargs: dict[str, Any]) -> None:
-        """Collect one reward's scores; when the batch has all of them, write its traces."""
-        if self.trace_dir is None:
-            return
+        """Collect one reward's scores; when the batch has all of them, feed diagnostics and write traces."""
         if completions is not self._scored:
             self._scored, self._scores = completions, {}
         self._scores[name] = values
         if len(self._scores) < len(set(self.names)):
             return
+        scores, self._scored, self._scores = self._scores, None, {}
+        state = kwargs.get("trainer_state")
+        step = getattr(state, "global_step", 0) + 1  # the optimizer step this batch trains, as in metrics.jsonl
+        if self.diagnostics is not None:
+            self.diagnostics.observe(step, scores)
+        if self.trace_dir is None:
+            return
         from agent_lightning.traces import weighted_total, write_batch
 
         envs = self.environments_for(completions, kwargs) if self.env_cls is not None else None
-        state = kwargs.get("trainer_state")
-        step = getattr(state, "global_step", 0) + 1  # the optimizer step this batch trains, as in metrics.jsonl
         weights = dict(zip(self.names, self.weights))
         task_ids = kwargs.get("task_id") or [None] * len(completions)
         records = []
         for i, completion in enumerate(completions):
-            scores = {n: v[i] for n, v in self._scores.items()}
+            row = {n: v[i] for n, v in scores.items()}
             env = envs[i] if envs else None
             records.append({
                 "step": step, "task_id": task_ids[i],
                 "prompt": prompts[i] if prompts else None, "completion": completion,
                 "outcome": env.outcome.to_dict() if env is not None else None,
                 "calls": getattr(env, "calls", None) or None,
-                "rewards": scores, "reward": weighted_total(scores, weights),
+                "rewards": row, "reward": weighted_total(row, weights),
             })
         write_batch(self.trace_dir, step, records)
-        self._scored, self._scores = None, {}
+
+
+def _check_kwargs(name: str, fn: Any, kwargs: dict[str, Any]) -> None:
+    """Configured arguments must be named parameters of the reward and must not shadow what TRL passes."""
+    params = inspect.signature(fn).parameters
+    named = [p for p, v in params.items() if v.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
+    settable = [p for p in named if p not in TRL_ARGUMENTS]
+    for key in kwargs:
+        if key in TRL_ARGUMENTS:
+            raise UserError(f"rewards.{name}.{key}: '{key}' is passed by the trainer; it cannot be configured.")
+        if key not in named:
+            raise UserError(f"rewards.{name}.{key}: the reward has no parameter '{key}'.{close_matches(key, settable)} "
+                            f"Its parameters: {', '.join(settable) or 'none'}.")
+
+
+class RewardTimeout(Exception):
+    pass
 
 
 class _BoundReward:
     """One configured reward as a TRL reward function (see module docstring)."""
 
-    def __init__(self, suite: RewardSuite, name: str, fn: Any, on_error: str, extra: dict[str, Any]):
-        self.suite, self.fn, self.on_error, self.extra = suite, fn, on_error, extra
+    def __init__(self, suite: RewardSuite, name: str, fn: Any, on_error: str, extra: dict[str, Any],
+                 timeout_s: float | None = None):
+        self.suite, self.fn, self.on_error, self.extra, self.timeout_s = suite, fn, on_error, extra, timeout_s
         self.__name__ = name
         params = inspect.signature(fn).parameters
         self.takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         self.declared = {n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
+        self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._warned = False
 
     def __call__(self, prompts=None, completions=None, completion_ids=None, **kwargs: Any) -> list[float | None]:
@@ -155,16 +194,17 @@ class _BoundReward:
             if "environments" in self.declared or self.takes_all:
                 available["environments"] = self.suite.environments_for(completions, kwargs)
             args = available if self.takes_all else {k: v for k, v in available.items() if k in self.declared}
-            values = self._validate(self.fn(**args, **self.extra), n)
+            values = self._validate(self._invoke({**args, **self.extra}), n)
         except Exception as exc:  # noqa: BLE001 - a reward must never stop training unless on_error=raise
             if self.on_error == "raise":
                 raise
             self.suite.error_counts[self.__name__] += 1
             if not self._warned:
                 self._warned = True
-                sample = completion_text(completions[0])[:200] if completions else ""
-                log.warning("reward '%s' failed (%s: %s); scoring it '%s'. Sample completion: %r",
-                            self.__name__, type(exc).__name__, exc, self.on_error, sample)
+                index = getattr(exc, "index", 0)
+                sample = completion_text(completions[index])[:200] if completions else ""
+                log.warning("reward '%s' failed (%s: %s); scoring it '%s'. Sample completion #%d: %r",
+                            self.__name__, type(exc).__name__, exc, self.on_error, index, sample)
             values = [0.0 if self.on_error == "zero" else None] * n
         try:
             self.suite.record(self.__name__, values, prompts, completions, kwargs)
@@ -172,19 +212,56 @@ class _BoundReward:
             log.exception("could not write the traces of this batch")
         return values
 
+    def _invoke(self, args: dict[str, Any]) -> Any:
+        if self.is_async:
+            return _run_coroutine(self.fn(**args), self.timeout_s)
+        if self.timeout_s is None:
+            return self.fn(**args)
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"reward-{self.__name__}")
+        future = self._pool.submit(self.fn, **args)
+        try:
+            return future.result(timeout=self.timeout_s)
+        except concurrent.futures.TimeoutError:
+            self._pool.shutdown(wait=False)  # the stuck call finishes on its own; the next call gets a fresh thread
+            self._pool = None
+            raise RewardTimeout(f"took longer than timeout_s={self.timeout_s:g} s") from None
+
     def _validate(self, values: Any, n: int) -> list[float | None]:
         if not isinstance(values, (list, tuple)):
             raise TypeError(f"returned {type(values).__name__}, expected a list of {n} numbers")
         if len(values) != n:
             raise ValueError(f"returned {len(values)} values for {n} completions")
         out: list[float | None] = []
-        for v in values:
+        for i, v in enumerate(values):
             if v is None:
                 out.append(None)
                 continue
             if not isinstance(v, (int, float)):
-                raise TypeError(f"returned a non-number {v!r}")
+                raise _at(TypeError(f"returned a non-number {v!r} for completion #{i}"), i)
             if not math.isfinite(v):
-                raise ValueError(f"returned {v}")
+                raise _at(ValueError(f"returned {v} for completion #{i}"), i)
             out.append(float(v))
         return out
+
+
+def _at(exc: Exception, index: int) -> Exception:
+    exc.index = index  # type: ignore[attr-defined]
+    return exc
+
+
+def _run_coroutine(coro: Any, timeout_s: float | None) -> Any:
+    """Await an async reward from TRL's synchronous reward loop (in a helper thread if a loop already runs here)."""
+
+    async def bounded() -> Any:
+        try:
+            return await (asyncio.wait_for(coro, timeout_s) if timeout_s else coro)
+        except asyncio.TimeoutError:
+            raise RewardTimeout(f"took longer than timeout_s={timeout_s:g} s") from None
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(bounded())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, bounded()).result()

@@ -2,7 +2,8 @@
 
 The metrics line keeps TRL's names and adds what a user of an RL run asks first:
 `step`, `reward`, `reward_std`, `rewards/<name>/mean|std`, `frac_reward_zero_std` (groups with no learning
-signal), `step_seconds`, `tokens_per_second`, `reward_errors/<name>` (isolated failures so far).
+signal), `signal/flags` (train/diagnostics.py), `step_seconds`, `tokens_per_second`, `reward_errors/<name>`
+(isolated failures so far).
 Only the main process writes.
 """
 
@@ -47,7 +48,7 @@ class MetricsCallback(TrainerCallback):
         seconds = sum(self._step_seconds) if self._step_seconds else None
         steps = len(self._step_seconds) or 1
         record: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch}
-        record.update({k: _clean(v) for k, v in logs.items() if isinstance(v, (int, float)) or v is None})
+        record.update({k: _clean(v) for k, v in logs.items() if isinstance(v, (int, float, str)) or v is None})
         if seconds is not None:
             record["step_seconds"] = seconds / steps
             tokens = logs.get("num_tokens")
@@ -100,6 +101,8 @@ class RichProgressCallback(TrainerCallback):
         stats = f"reward {logs['reward']:.3f} ± {logs.get('reward_std') or 0:.3f}"
         if zero is not None:
             stats += f" | no-signal groups {zero:.0%}"
+        if logs.get("signal/flags"):
+            stats += f" | [yellow]⚠ {logs['signal/flags']}[/yellow]"
         self.progress.update(self.task, stats=stats, refresh=True)
 
     def on_train_end(self, args, state, control, **kwargs):

@@ -56,10 +56,11 @@ def grpo_args(cfg: Config, run_dir: Path) -> Any:
     from trl import GRPOConfig
 
     g = cfg.grpo
-    if g.per_device_batch_size % g.num_generations:
+    generation_batch = g.per_device_batch_size * g.gradient_accumulation_steps
+    if generation_batch % g.num_generations:
         raise UserError(
-            f"grpo.per_device_batch_size ({g.per_device_batch_size}) must be a multiple of grpo.num_generations "
-            f"({g.num_generations})."
+            f"grpo.per_device_batch_size x grpo.gradient_accumulation_steps ({generation_batch}) must be a multiple "
+            f"of grpo.num_generations ({g.num_generations}): each step samples whole groups."
         )
     if g.use_vllm and importlib.util.find_spec("vllm") is None:
         raise UserError("grpo.use_vllm=true needs vLLM on a GPU machine: `pip install vllm`, or set grpo.use_vllm=false.")

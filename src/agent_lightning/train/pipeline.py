@@ -59,6 +59,7 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     from agent_lightning.rewarding import RewardSuite
     from agent_lightning.tracing import plot_rewards
     from agent_lightning.train.callbacks import MetricsCallback, RichProgressCallback
+    from agent_lightning.train.diagnostics import SignalCallback, SignalDiagnostics
     from agent_lightning.train.grpo import build_grpo_trainer, environment_class
 
     discover()
@@ -79,7 +80,9 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     started = time.time()
     model, tokenizer = load_policy(cfg.policy)
     trainable, total = trainable_summary(model)
-    all_callbacks = [MetricsCallback(metrics_path, suite.error_counts), RichProgressCallback("GRPO"), *(callbacks or [])]
+    suite.diagnostics = SignalDiagnostics(window=cfg.grpo.signal_window)
+    all_callbacks = [SignalCallback(suite.diagnostics), MetricsCallback(metrics_path, suite.error_counts),
+                     RichProgressCallback("GRPO"), *(callbacks or [])]
     trainer = build_grpo_trainer(cfg, run_dir, model, tokenizer, env_cls, suite, all_callbacks)
     log.info("writing the run to %s", run_dir)
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -115,6 +118,7 @@ def write_summary(run_dir: Path, cfg: Config, algo: str, started: float, result:
         "step_seconds_mean": mean([r.get("step_seconds") for r in rows]),
         "tokens_per_second_mean": mean([r.get("tokens_per_second") for r in rows]),
         "reward_errors": dict(suite.error_counts),
+        "signal_warnings": list(suite.diagnostics.ever) if suite.diagnostics is not None else [],
         "trainable_params": trainable,
         "total_params": total,
         "adapter": str(run_dir / "adapter"),
