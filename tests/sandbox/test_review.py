@@ -1,5 +1,5 @@
-"""Adversarial review of the sandbox and its users: holes found (strict xfails, each naming the fix) and attacks
-that are stopped (plain tests).
+"""Adversarial review of the sandbox and its users: attacks that once got through (each now a regression test) and
+attacks that never did.
 
     .venv/bin/pytest -q tests/sandbox/test_review.py
 
@@ -11,7 +11,6 @@ tool wrapper with a `self` argument.
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import subprocess
@@ -96,7 +95,6 @@ FIX_HARNESS = ("the solution runs in the same interpreter as the tests and the r
 
 
 @needs_bwrap
-@pytest.mark.xfail(strict=True, reason=FIX_HARNESS)
 @pytest.mark.parametrize("attack", sorted(FORGERIES))
 def test_a_wrong_solution_cannot_forge_passes(code, attack):
     problem = code.problems()["HumanEval/0"]
@@ -127,41 +125,30 @@ DAEMON_WRITES_INTO_PROGRAM_1 = textwrap.dedent("""
 
 
 @needs_bwrap
-@pytest.mark.xfail(strict=True, reason="a daemon of one program outlives it and writes into a later program's "
-                                       "output file; fix: driver kills -1 after each program, opens /tmp/out-i "
-                                       "O_EXCL and unlinks it, reads it through its own fd")
 def test_a_batch_program_cannot_write_into_a_later_programs_output():
     results = run_python_many([DAEMON_WRITES_INTO_PROGRAM_1, "import time; time.sleep(0.3); print('honest')"], BATCH)
     assert results[1].stdout == "honest\n", results[1].stdout
 
 
 @needs_bwrap
-@pytest.mark.xfail(strict=True, reason="jobs.json (every program, hence every nonce and test) stays readable; fix: "
-                                       "the driver reads and unlinks it before the first fork")
 def test_a_batch_program_cannot_read_the_other_programs():
     results = run_python_many(["print(open('/workspace/jobs.json').read())", "print('SECRET-OF-PROGRAM-1')"], BATCH)
     assert "SECRET-OF-PROGRAM-1" not in results[0].stdout
 
 
 @needs_bwrap
-@pytest.mark.xfail(strict=True, reason="no Yama here and the driver is dumpable: a program can PTRACE_SEIZE the "
-                                       "driver and rewrite its results; fix: prctl(PR_SET_DUMPABLE, 0) in the driver")
 def test_a_batch_program_cannot_ptrace_the_driver():
     seize = "import ctypes, os\nprint(ctypes.CDLL(None).ptrace(0x4206, os.getppid(), 0, 0))"  # PTRACE_SEIZE: no stop
     assert run_python_many([seize], BATCH)[0].stdout.strip() != "0"
 
 
 @needs_bwrap
-@pytest.mark.xfail(strict=True, reason="one program that kills the driver fails every program of the batch; fix: "
-                                       "stream one result line per program and rerun the programs left without one")
 def test_a_batch_program_cannot_fail_the_others():
     results = run_python_many(["import os; os.kill(os.getppid(), 9)", "print('fine')"], BATCH)
     assert results[1].ok and results[1].stdout == "fine\n"
 
 
 @needs_bwrap
-@pytest.mark.xfail(strict=True, reason="batch.py labels any SIGKILL/SIGXCPU as the CPU limit (run_python checks the "
-                                       "time too); fix: same duration check in batch._result")
 def test_a_batch_program_killing_itself_is_not_a_cpu_limit():
     assert run_python_many(["import os, signal; os.kill(os.getpid(), signal.SIGKILL)"], BATCH)[0].limit is None
 
@@ -185,9 +172,6 @@ def test_a_batch_program_cannot_write_the_drivers_stdout():
 
 
 # ------------------------------------------------------------------------ tree.py on trees planted by code
-@pytest.mark.xfail(strict=True, reason="empty() relists a folder after each subfolder it removes: quadratic (100k "
-                                       "folders, made by one 3 s run, take ~30 min to reset); fix: keep a scandir "
-                                       "iterator per stack level, relist only once at the end")
 def test_emptying_a_wide_folder_is_linear(tmp_path, monkeypatch):
     width = 1500
     for i in range(width):
@@ -229,10 +213,6 @@ DEEP_RESET = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, reason="empty() holds one descriptor per level: a tree deeper than RLIMIT_NOFILE "
-                                       "(21000 levels, <1 s of code here) makes every reset/close raise EMFILE, "
-                                       "and TRL's env reset is unguarded; fix: at MAX_OPEN levels, rename the "
-                                       "subfolder up to the root (renameat) instead of descending")
 def test_reset_and_close_survive_a_tree_deeper_than_the_descriptor_limit():
     out = subprocess.run([sys.executable, "-c", DEEP_RESET], capture_output=True, text=True, timeout=60)
     assert out.stdout.splitlines() == ["reset ['a.txt']", "closed False"], out.stdout + out.stderr
@@ -240,9 +220,6 @@ def test_reset_and_close_survive_a_tree_deeper_than_the_descriptor_limit():
 
 # ------------------------------------------------------------------------ process.py: subreaper, uids, kill
 @needs_bwrap
-@pytest.mark.xfail(strict=True, reason="PR_SET_CHILD_SUBREAPER is process-wide: every orphan of any descendant "
-                                       "(shells, compile workers...) becomes a zombie of the trainer; fix: kill "
-                                       "the init and let bwrap reap it, or set the subreaper in a launcher process")
 def test_running_code_does_not_make_us_collect_unrelated_orphans():
     if isolation() != "bwrap":
         pytest.skip("bubblewrap does not run here")
@@ -264,31 +241,37 @@ def test_running_code_does_not_make_us_collect_unrelated_orphans():
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason="uid = base + pid % 10000 * 1000 + n % 1000 repeats after 1000 workspaces "
-                                       "(pooled env workspaces live that long); fix: pick ids under a flock "
-                                       "held for the workspace's life")
-def test_a_live_workspaces_uid_is_not_handed_out_again(monkeypatch):
-    monkeypatch.setattr(process, "_ids", itertools.count())
+def test_a_live_workspaces_uid_is_not_handed_out_again():
     first = sandbox_owner()
-    assert first not in {sandbox_owner() for _ in range(1000)}
+    others = [sandbox_owner() for _ in range(1000)]
+    try:
+        assert first not in others and len(set(others)) == len(others)
+    finally:
+        for owner in [first, *others]:
+            process.release_owner(owner)
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason="two processes whose pids are equal modulo 10000 (pid_max is 32768 here) "
-                                       "get the same uids; fix: as above, a cross-process flock per uid")
-def test_two_processes_do_not_share_uids(monkeypatch):
-    owners = []
-    for pid in (12345, 22345):
-        monkeypatch.setattr(process, "_ids", itertools.count())
-        monkeypatch.setattr(os, "getpid", lambda pid=pid: pid)
-        owners.append(sandbox_owner())
-    monkeypatch.undo()
-    assert owners[0] != owners[1]
+def test_a_uid_reserved_by_another_process_is_not_handed_out(monkeypatch):
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import sys, time
+        from agent_lightning.sandbox import sandbox_owner
+        print(sandbox_owner()[0], flush=True)
+        time.sleep(30)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        taken = int(holder.stdout.readline())
+        draws = iter([taken - process.SANDBOX_IDS, 12345])
+        monkeypatch.setattr(process.secrets, "randbelow", lambda n: next(draws))
+        owner = sandbox_owner()
+        assert owner == (process.SANDBOX_IDS + 12345,) * 2  # the held uid was skipped
+        process.release_owner(owner)
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason="_kill_user runs `kill -KILL -1` as any owner but nobody: owner=(0, 0) "
-                                       "would kill every process; fix: require SANDBOX_IDS <= uid")
 def test_kill_user_never_runs_as_a_uid_outside_the_sandbox_range(monkeypatch):
     calls = []
     fake = types.SimpleNamespace(run=lambda *a, **k: calls.append((a, k)), DEVNULL=subprocess.DEVNULL)
@@ -319,8 +302,6 @@ class _Env(FileToolsEnvironment):
     pass
 
 
-@pytest.mark.xfail(strict=True, reason="a `self` argument raises TypeError before the wrapper runs: not a ToolError "
-                                       "and not counted; fix: def tool(self, /, *args, **kwargs)")
 def test_a_self_argument_is_a_recorded_tool_error():
     env = _Env()
     env.reset(files='{"a.txt": "x"}')

@@ -19,9 +19,10 @@ In every mode: the code runs as an unprivileged user (as root: the workspace's o
 rlimits set by `prlimit` before exec (CPU seconds, address space, processes, file size, open files, no core
 dumps), stdin closed, stdout/stderr captured to private files (their size is bounded by the file-size limit
 and only the first `max_output_chars` are returned), and a wall-clock timeout that kills the whole process
-group. Under bwrap the timeout kills the sandbox's init (its pid comes from `--info-fd`), which takes the whole
-pid namespace with it, and this process makes itself a child subreaper so that init is reaped here: when
-`run_python` returns, nothing of the run is alive and no zombie holds the uid's process limit. In the weaker
+group. Under bwrap the program is the pid namespace's init (`--as-pid-1`, a direct child of bwrap, so it is never
+orphaned); the timeout kills it by its host pid (from `--info-fd`), which takes the whole namespace with it, and
+bwrap reaps it: when `run_python` returns, nothing of the run is alive and no zombie holds the uid's process
+limit. In the weaker
 modes, as root, every process of the workspace's uid is killed after the run (daemons that called setsid).
 `RunResult.limit` names the limit that ended a run; an exit status alone is not trusted (a CPU verdict also
 needs the run to have lasted the CPU limit).
@@ -34,11 +35,12 @@ user and shared by every sandbox of that user.
 
 from __future__ import annotations
 
+import fcntl
 import functools
-import itertools
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -54,7 +56,9 @@ log = logging.getLogger(__name__)
 
 NOBODY = (65534, 65534)
 SANDBOX_IDS = 3_000_000  # first uid/gid of the per-workspace range (root only)
-_ids = itertools.count()
+SANDBOX_ID_COUNT = 10_000_000
+UID_LOCKS = os.path.join(tempfile.gettempdir(), "agent-lightning-uids")
+_reserved: dict[int, int] = {}  # uid -> fd holding its lock
 WORKDIR = "/workspace"
 
 
@@ -97,13 +101,31 @@ class RunResult:
 def sandbox_owner() -> tuple[int, int] | None:
     """A fresh (uid, gid) for one workspace and the code run in it, when we are root; None (ourselves) otherwise.
 
-    As root every workspace gets its own unprivileged id from a range no account uses, so the process limit
-    (counted per user) and file permissions separate concurrent sandboxes from each other, not only from the host.
+    As root every workspace gets its own unprivileged id, drawn at random from a range no account uses and
+    reserved with a lock file (held until `release_owner`, or until this process dies), so no two live
+    workspaces, in this process or another, share a uid: the process limit (counted per user), file permissions
+    and the weaker modes' kill-by-uid separate concurrent sandboxes from each other, not only from the host.
     """
     if os.geteuid() != 0:
         return None
-    uid = SANDBOX_IDS + (os.getpid() % 10_000) * 1_000 + next(_ids) % 1_000
-    return uid, uid
+    os.makedirs(UID_LOCKS, mode=0o700, exist_ok=True)
+    for _ in range(1000):
+        uid = SANDBOX_IDS + secrets.randbelow(SANDBOX_ID_COUNT)
+        fd = os.open(os.path.join(UID_LOCKS, str(uid)), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _reserved[uid] = fd
+        return uid, uid
+    raise RuntimeError("no free sandbox uid")
+
+
+def release_owner(owner: tuple[int, int] | None) -> None:
+    """Give a workspace's uid back (Workspace.close does it)."""
+    if owner and owner[0] in _reserved:
+        os.close(_reserved.pop(owner[0]))
 
 
 def interpreter() -> str:
@@ -129,7 +151,7 @@ def _bwrap_prefix(workspace_root: str, python: str) -> list[str]:
     return cmd + [
         "--bind", workspace_root, WORKDIR, "--chdir", WORKDIR,
         "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev",
-        "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+        "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1", "--cap-drop", "ALL",
         "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", WORKDIR,
         "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
     ]
@@ -220,8 +242,6 @@ def run_python(code: str, workspace: Workspace | str, limits: Limits = Limits(),
     root = workspace.root if isinstance(workspace, Workspace) else str(workspace)
     owner = workspace.owner if isinstance(workspace, Workspace) else (NOBODY if os.geteuid() == 0 else None)
     mode = isolation()
-    if mode == "bwrap":
-        _become_subreaper()
     with tempfile.TemporaryDirectory(prefix="al-run-") as private:
         script = os.path.join(private, "main.py")
         with open(script, "w", encoding="utf-8", errors="surrogatepass") as fh:
@@ -296,8 +316,8 @@ def _kill(pid: int | None) -> bool:
 
 
 def _reap(pid: int | None, wait_seconds: float = 2.0) -> None:
-    """bwrap can exit before its init; the orphaned init then comes to us (we are its subreaper) and is reaped
-    here, so no zombie of the workspace's uid is left holding its process limit."""
+    """If the sandbox's init was orphaned to us (we are PID 1 or a subreaper, e.g. in a container), reap it so
+    no zombie of the workspace's uid holds its process limit; otherwise its parent already did."""
     if pid is None:
         return
     deadline = time.monotonic() + wait_seconds
@@ -311,20 +331,10 @@ def _reap(pid: int | None, wait_seconds: float = 2.0) -> None:
         time.sleep(0.001)
 
 
-@functools.cache
-def _become_subreaper() -> None:
-    """Orphans of our descendants (bwrap's init) are re-parented to this process instead of PID 1."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
-        log.debug("could not become a child subreaper; sandbox inits are reaped by PID 1")
-
-
 def _kill_user(owner: tuple[int, int] | None) -> None:
-    """Weaker modes as root: kill every process of the workspace's own uid (daemons that left the group)."""
-    if owner and owner != NOBODY and os.geteuid() == 0:
+    """Weaker modes as root: kill every process of the workspace's own uid (daemons that left the group).
+    Only ever for a uid of our private range, never for a real account."""
+    if owner and owner[0] >= SANDBOX_IDS and owner[1] >= SANDBOX_IDS and os.geteuid() == 0:
         subprocess.run(["kill", "-KILL", "-1"], user=owner[0], group=owner[1], extra_groups=[],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import shutil
 import stat
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -43,8 +42,16 @@ def _base_dir() -> str:
     if _BASE is None or not os.path.isdir(_BASE):
         _BASE = tempfile.mkdtemp(prefix="agent-lightning-ws-")
         os.chmod(_BASE, 0o711)
-        atexit.register(shutil.rmtree, _BASE, True)
+        atexit.register(_remove_base, _BASE)
     return _BASE
+
+
+def _remove_base(base: str) -> None:
+    try:
+        tree.empty(base)
+        os.rmdir(base)
+    except OSError:
+        pass
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,10 @@ class Workspace:
             os.rmdir(self.root)
         except FileNotFoundError:
             pass
+        finally:
+            from agent_lightning.sandbox.process import release_owner
+
+            release_owner(self.owner)
 
     def __enter__(self) -> "Workspace":
         return self
@@ -142,14 +153,18 @@ class Workspace:
         """open_parent(create=True) whose new folders are owned, counted against the quota, and removed again if
         the operation fails."""
         made: list[tuple[str, ...]] = []
+        counted = False
         try:
             with open_parent(self.root, parts, create=True, owner=self.owner, made=made) as (dir_fd, name):
                 self._entries += len(made)
+                counted = True
                 if made and self._entries > self.quota.max_entries:
                     raise SandboxError(f"the workspace already holds {self._entries - len(made)} files and folders; "
                                        f"{len(made)} new folder(s) would exceed the limit of {self.quota.max_entries}")
                 yield dir_fd, name
         except BaseException:
+            if not counted:
+                self._entries += len(made)  # created but not counted yet: _remove_folders subtracts them
             self._remove_folders(made)
             raise
 
@@ -302,6 +317,12 @@ class Workspace:
     def snapshot(self) -> dict[str, str]:
         """{relative path: text} of every regular file; links appear as '<link>', other non-files as '<special>',
         empty folders as keys ending in '/'. Read through descriptors, never following a link."""
+        try:
+            return self._snapshot()
+        except tree.TooLarge as exc:
+            raise SandboxError(f"the workspace is too large to inspect ({exc})") from None
+
+    def _snapshot(self) -> dict[str, str]:
         out: dict[str, str] = {}
         folders: dict[str, bool] = {}
         for rel, st, dir_fd, name in tree.walk(self.root, max_entries=10 * self.quota.max_entries + 1000):

@@ -1,6 +1,6 @@
 # category: process
-# The parent is the sandbox's init (pid 1 of its namespace), which ignores signals from inside.
-# expect: {"ok": true, "stdout": "parent is 1\\s+still here"}
+# The program is pid 1 of its namespace: its parent is outside (getppid() is 0) and out of reach.
+# expect: {"ok": true, "stdout": "parent is 0\\s+still here"}
 import os
 import time
 
