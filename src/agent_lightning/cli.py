@@ -3,6 +3,7 @@
     --algo {sft,grpo,sft+grpo} [--config FILE] [--set key=value ...] [--max-steps N] [--save-steps N]
                                [--output-dir DIR] [--resume] [--plugin-dir DIR]
     rewards list [--json]          registered reward functions
+    rewards try NAME --env ENV --task-id ID --completion FILE   score one completion, show every argument
     env list [--json]              registered environments
     env run-calls --env NAME --calls FILE.jsonl [--task-id ID]   scripted tool calls in one fresh sandbox
     trace show RUN_DIR [--step N] [--limit K] [--failed]         readable rollout transcripts of a run
@@ -57,6 +58,14 @@ def sub_parser() -> argparse.ArgumentParser:
         lst = cmd.add_parser("list", help=f"List registered {name}.")
         lst.add_argument("--json", action="store_true")
         lst.add_argument("--plugin-dir", action="append", default=[], metavar="DIR")
+        if name == "rewards":
+            tryit = cmd.add_parser("try", help="Score one completion with one reward and show what it received.")
+            tryit.add_argument("name", help="Reward name (see `rewards list`), file.py[:fn] or package.module:fn.")
+            tryit.add_argument("--env", required=True, help="Environment name (see `env list`).")
+            tryit.add_argument("--task-id", required=True, help="Task whose data and workspace the completion uses.")
+            tryit.add_argument("--completion", required=True, metavar="FILE",
+                               help="The completion: plain text, or a JSON list of chat messages.")
+            _common(tryit)
         if name == "env":
             calls = cmd.add_parser("run-calls", help="Run tool calls from a JSONL file in one fresh sandbox.")
             calls.add_argument("--env", required=True, help="Environment name (see `env list`).")
@@ -158,6 +167,31 @@ def cmd_run_calls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_try_reward(args: argparse.Namespace) -> int:
+    from agent_lightning.config import RewardSpec, load_config
+    from agent_lightning.registry import ENVIRONMENTS, REWARDS, add_plugin_dirs, discover
+    from agent_lightning.reward_try import describe, load_completion, try_reward
+    from agent_lightning.run_calls import find_task
+
+    cfg = load_config(args.config, args.overrides)
+    add_plugin_dirs(args.plugin_dir)
+    discover()
+    plugin = REWARDS.get(args.name)
+    env_cls = ENVIRONMENTS.get(args.env).obj
+    task = find_task(env_cls, args.task_id, cfg.env.seed, {"train": cfg.env.train_size, "test": cfg.env.test_size})
+    spec = next((s for s in cfg.rewards if s.name == args.name), RewardSpec(name=args.name))
+    result = try_reward(args.name, env_cls, task, load_completion(args.completion), spec)
+    print(f"reward '{plugin.name}' ({os.path.relpath(plugin.source)}): {plugin.summary}")
+    print("received:")
+    for key, value in result["received"].items():
+        print(f"  {key:16s} {describe(value)}")
+    if result["outcome"] is not None:
+        print(f"outcome: {json.dumps(result['outcome'])}")
+    errors = f"  (it FAILED and was scored by on_error; see the warning above)" if result["errors"] else ""
+    print(f"score: {result['score']}{errors}")
+    return 0
+
+
 def run_sub(argv: list[str]) -> int:
     args = sub_parser().parse_args(argv)
     if args.command == "trace":
@@ -168,6 +202,8 @@ def run_sub(argv: list[str]) -> int:
         return 0
     if args.command == "env" and args.action == "run-calls":
         return cmd_run_calls(args)
+    if args.command == "rewards" and args.action == "try":
+        return cmd_try_reward(args)
     if args.command in ("rewards", "env"):
         return cmd_list(args.command, args.json, args.plugin_dir)
     from agent_lightning.config import iter_help, load_config
