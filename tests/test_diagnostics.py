@@ -137,21 +137,13 @@ def test_the_suite_feeds_one_observation_per_batch_once_every_reward_scored():
     assert diag.update() == ["constant:flat", "constant:broken"]
 
 
-@pytest.mark.xfail(strict=True, reason="grpo.signal_window is not validated: window 0 makes update() call min() "
-                   "on an empty deque (ValueError at the first logged step) and a negative one fails in deque(); "
-                   "fix: require signal_window >= 1 in config validation (a one-line UserError)")
-def test_a_zero_signal_window_is_refused_or_harmless(tmp_path):
+def test_a_zero_signal_window_is_refused_in_one_line(tmp_path):
     from agent_lightning.config import load_config
     from agent_lightning.errors import UserError
+    from agent_lightning.train.grpo import grpo_args
 
-    try:
-        load_config(None, ["grpo.signal_window=0"])
-    except UserError as exc:
-        assert "signal_window" in str(exc)
-        return
-    diag = SignalDiagnostics(window=0)
-    diag.observe(1, {"r": [1.0, 0.0]})
-    diag.update()
+    with pytest.raises(UserError, match=r"grpo.signal_window: expected a number of steps >= 1, got 0"):
+        grpo_args(load_config(None, ["grpo.signal_window=0"]), tmp_path)
 
 
 def test_a_tiny_grpo_run_reports_the_missing_signal(tmp_path):

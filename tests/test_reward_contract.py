@@ -3,7 +3,7 @@
 Async rewards, `timeout_s`, isolation of bad values with the configured policy and a warning that names the
 reward and the completion, `@reward(weight=..., on_error=...)` defaults under YAML overrides, YAML keys as
 keyword arguments checked against the function, and argument filtering. Real rewards, real config loading, a
-real (tiny) environment; nothing of ours is mocked. Known holes are strict xfails that name the fix.
+real (tiny) environment; nothing of ours is mocked.
 """
 
 from __future__ import annotations
@@ -162,9 +162,6 @@ def test_timeout_with_on_error_raise_raises(is_async):
         release.set()
 
 
-@pytest.mark.xfail(strict=True, reason="asyncio.run waits for the loop's default executor on close, so a timed-out "
-                   "async reward blocked in asyncio.to_thread/run_in_executor holds the call until the thread ends; "
-                   "fix: run the loop without shutdown_default_executor (or in a daemon thread with a result timeout)")
 def test_async_timeout_also_bounds_work_offloaded_to_a_thread():
     async def judge(completions):
         await asyncio.to_thread(time.sleep, 2.0)  # the usual way to call a blocking client from async code
@@ -176,9 +173,6 @@ def test_async_timeout_also_bounds_work_offloaded_to_a_thread():
     assert time.perf_counter() - start < 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="the timed-out call runs in a ThreadPoolExecutor worker, which the "
-                   "interpreter joins at exit: a reward that hangs keeps the finished training process alive; "
-                   "fix: run timed calls in a daemon thread")
 def test_a_hung_sync_reward_does_not_keep_the_process_alive():
     script = textwrap.dedent("""
         import time
@@ -258,9 +252,6 @@ def test_one_failing_reward_does_not_disturb_the_others():
     assert suite.error_counts == {"broken": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="_validate accepts only int/float: numpy scalars other than float64 "
-                   "(np.float32, np.int64) are scored as errors, though bare TRL takes them; fix: accept "
-                   "numbers.Real (and bool) and convert with float()")
 def test_numpy_scalars_are_numbers():
     np = pytest.importorskip("numpy")
     suite = suite_of(lambda completions: [np.float32(0.5), np.int64(1)])
@@ -268,10 +259,6 @@ def test_numpy_scalars_are_numbers():
     assert not suite.error_counts
 
 
-@pytest.mark.xfail(strict=True, reason="_run_coroutine maps every TimeoutError to RewardTimeout and formats "
-                   "timeout_s with :g, so an async reward's own TimeoutError without timeout_s is reported as "
-                   "'TypeError: unsupported format string passed to NoneType.__format__'; fix: catch only the "
-                   "wait_for timeout (e.g. asyncio.timeout() and check it expired)")
 def test_an_async_rewards_own_timeout_error_is_reported_as_itself(caplog):
     async def judge(completions):
         raise TimeoutError("the judge service timed out")
@@ -452,10 +439,6 @@ def test_a_reward_with_kwargs_gets_everything_including_verified_environments():
     assert Verdicts.built == 2 and all(env.outcome.verified for env in seen["environments"])
 
 
-@pytest.mark.xfail(strict=True, reason="the same reward configured twice (e.g. with different kwargs) shares one "
-                   "name: record() keys scores by name, so every batch is flushed to diagnostics and traces once "
-                   "per copy (2 trace lines per rollout, each with one copy's score); fix: reject duplicate names "
-                   "in from_config or give copies distinct names")
 def test_the_same_reward_twice_is_rejected_or_traced_once_per_rollout(tmp_path):
     discover()
     cfg = rewards_config(tmp_path, """

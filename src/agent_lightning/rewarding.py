@@ -16,7 +16,8 @@ once, so every reward reads a verified `env.outcome` (built once per batch, shar
 Isolation: an exception, a timeout (`timeout_s`), a NaN/inf or non-number value, or a wrong-length result is
 caught, logged once per reward with the sample that triggered it, scored by `on_error` ('zero' -> 0.0, 'skip' ->
 None, 'raise' -> re-raise) and counted in `error_counts`. A timed-out synchronous reward cannot be killed: it
-finishes in a background thread and its late result is dropped.
+finishes in a daemon thread (which does not keep the process alive) and its late result is dropped. Values may
+be any real numbers (numpy scalars and arrays included, as TRL accepts).
 
 After every reward has scored a batch, the suite hands the scores to its `diagnostics` (signal health, see
 train/diagnostics.py) and, with `trace_dir` set, writes one trace line per rollout (traces.py).
@@ -25,10 +26,11 @@ train/diagnostics.py) and, with `trace_dir` set, writes one trace line per rollo
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import inspect
 import logging
 import math
+import numbers
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -81,6 +83,11 @@ class RewardSuite:
         if not specs:
             raise UserError("rewards: the config names no reward; add one, e.g. rewards: [{name: task_success}].")
         suite = cls(env_cls)
+        names = [spec.name for spec in specs]
+        for name in names:
+            if names.count(name) > 1:
+                raise UserError(f"rewards: '{name}' is configured {names.count(name)} times; keep one entry (a reward "
+                                "with other arguments needs its own registered name, e.g. a small wrapper in rewards/).")
         for spec in specs:
             plugin = REWARDS.get(spec.name)
             weight = spec.weight if spec.weight is not None else plugin.meta.get("weight", 1.0)
@@ -184,7 +191,6 @@ class _BoundReward:
         self.takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         self.declared = {n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._warned = False
 
     def __call__(self, prompts=None, completions=None, completion_ids=None, **kwargs: Any) -> list[float | None]:
@@ -217,17 +223,11 @@ class _BoundReward:
             return _run_coroutine(self.fn(**args), self.timeout_s)
         if self.timeout_s is None:
             return self.fn(**args)
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"reward-{self.__name__}")
-        future = self._pool.submit(self.fn, **args)
-        try:
-            return future.result(timeout=self.timeout_s)
-        except concurrent.futures.TimeoutError:
-            self._pool.shutdown(wait=False)  # the stuck call finishes on its own; the next call gets a fresh thread
-            self._pool = None
-            raise RewardTimeout(f"took longer than timeout_s={self.timeout_s:g} s") from None
+        return _run_with_timeout(self.fn, args, self.timeout_s)
 
     def _validate(self, values: Any, n: int) -> list[float | None]:
+        if hasattr(values, "tolist") and not isinstance(values, (list, tuple)):
+            values = values.tolist()  # numpy / torch arrays, as TRL accepts
         if not isinstance(values, (list, tuple)):
             raise TypeError(f"returned {type(values).__name__}, expected a list of {n} numbers")
         if len(values) != n:
@@ -237,7 +237,7 @@ class _BoundReward:
             if v is None:
                 out.append(None)
                 continue
-            if not isinstance(v, (int, float)):
+            if not isinstance(v, numbers.Real):
                 raise _at(TypeError(f"returned a non-number {v!r} for completion #{i}"), i)
             if not math.isfinite(v):
                 raise _at(ValueError(f"returned {v} for completion #{i}"), i)
@@ -250,18 +250,62 @@ def _at(exc: Exception, index: int) -> Exception:
     return exc
 
 
+def _run_with_timeout(fn: Any, args: dict[str, Any], timeout_s: float) -> Any:
+    """Call `fn` in a daemon thread and wait `timeout_s`: a reward that hangs can neither stall training nor keep
+    the process from exiting (its late result is dropped)."""
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            outcome["value"] = fn(**args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=call, daemon=True, name="reward-call")
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise RewardTimeout(f"took longer than timeout_s={timeout_s:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def _run_coroutine(coro: Any, timeout_s: float | None) -> Any:
-    """Await an async reward from TRL's synchronous reward loop (in a helper thread if a loop already runs here)."""
+    """Await an async reward from TRL's synchronous reward loop (in a helper thread if a loop already runs here).
+    Only the timeout itself becomes a RewardTimeout; the reward's own exceptions (TimeoutError too) pass through.
+    The loop is closed without waiting for work the reward left in threads."""
 
     async def bounded() -> Any:
+        task = asyncio.ensure_future(coro)
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        if not done:
+            task.cancel()
+            raise RewardTimeout(f"took longer than timeout_s={timeout_s:g} s")
+        return task.result()
+
+    def run() -> Any:
+        loop = asyncio.new_event_loop()
         try:
-            return await (asyncio.wait_for(coro, timeout_s) if timeout_s else coro)
-        except asyncio.TimeoutError:
-            raise RewardTimeout(f"took longer than timeout_s={timeout_s:g} s") from None
+            return loop.run_until_complete(bounded())
+        finally:
+            loop.close()
 
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(bounded())
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, bounded()).result()
+        return run()
+    box: dict[str, Any] = {}
+
+    def in_thread() -> None:
+        try:
+            box["value"] = run()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            box["error"] = exc
+
+    thread = threading.Thread(target=in_thread, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

@@ -56,6 +56,8 @@ def grpo_args(cfg: Config, run_dir: Path) -> Any:
     from trl import GRPOConfig
 
     g = cfg.grpo
+    if g.signal_window < 1:
+        raise UserError(f"grpo.signal_window: expected a number of steps >= 1, got {g.signal_window}.")
     generation_batch = g.per_device_batch_size * g.gradient_accumulation_steps
     if generation_batch % g.num_generations:
         raise UserError(
