@@ -237,7 +237,7 @@ class _BoundReward:
             if v is None:
                 out.append(None)
                 continue
-            if not isinstance(v, numbers.Real):
+            if type(v) not in (float, int) and not isinstance(v, numbers.Real):  # fast path: ABC checks are slow
                 raise _at(TypeError(f"returned a non-number {v!r} for completion #{i}"), i)
             if not math.isfinite(v):
                 raise _at(ValueError(f"returned {v} for completion #{i}"), i)
