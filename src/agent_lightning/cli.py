@@ -7,6 +7,7 @@
     env list [--json]              registered environments
     env run-calls --env NAME --calls FILE.jsonl [--task-id ID]   scripted tool calls in one fresh sandbox
     trace show RUN_DIR [--step N] [--limit K] [--failed]         readable rollout transcripts of a run
+    eval --env NAME --split test [--adapter DIR] [--limit N] [--json]   greedy success rate of a policy
     config show [--config FILE] [--set ...]   the resolved config;  config keys   every key with its help
 
 A user mistake (bad key, wrong type, missing file, unknown plugin) prints one line and exits with code 2.
@@ -23,7 +24,7 @@ import warnings
 
 from agent_lightning.errors import UserError
 
-SUBCOMMANDS = ("rewards", "env", "config", "trace")
+SUBCOMMANDS = ("rewards", "env", "config", "trace", "eval")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -73,6 +74,14 @@ def sub_parser() -> argparse.ArgumentParser:
                                help='One {"name": TOOL, "arguments": {...}} per line; "-" reads stdin.')
             calls.add_argument("--task-id", help="Start from this task's workspace (default: an empty one).")
             _common(calls)
+    ev = sub.add_parser("eval", help="Greedy success rate of a policy on an environment's task split.")
+    ev.add_argument("--env", help="Environment name (default: the config's env.name).")
+    ev.add_argument("--split", default="test", choices=["train", "test"])
+    ev.add_argument("--adapter", help="A PEFT adapter folder (e.g. RUN_DIR/adapter); default: the base policy.")
+    ev.add_argument("--limit", type=int, help="Evaluate the first N tasks of the split.")
+    ev.add_argument("--batch-size", type=int, default=8, help="Episodes generated together.")
+    ev.add_argument("--json", action="store_true", help="Print the report as JSON.")
+    _common(ev)
     trace = sub.add_parser("trace", help="Rollout traces of a run.").add_subparsers(dest="action", required=True)
     show = trace.add_parser("show", help="Print a readable transcript of one step's rollouts.")
     show.add_argument("run_dir", metavar="RUN_DIR")
@@ -167,6 +176,21 @@ def cmd_run_calls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from agent_lightning.config import load_config
+    from agent_lightning.registry import add_plugin_dirs
+
+    _quiet_libraries(verbose=False)
+    overrides = list(args.overrides) + ([f"env.name={args.env}"] if args.env else [])
+    cfg = load_config(args.config, overrides)
+    add_plugin_dirs(args.plugin_dir)
+    from agent_lightning.evaluate import evaluate, format_report
+
+    report = evaluate(cfg, args.split, args.adapter, args.limit, args.batch_size)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
 def cmd_try_reward(args: argparse.Namespace) -> int:
     from agent_lightning.config import RewardSpec, load_config
     from agent_lightning.registry import ENVIRONMENTS, REWARDS, add_plugin_dirs, discover
@@ -194,6 +218,8 @@ def cmd_try_reward(args: argparse.Namespace) -> int:
 
 def run_sub(argv: list[str]) -> int:
     args = sub_parser().parse_args(argv)
+    if args.command == "eval":
+        return cmd_eval(args)
     if args.command == "trace":
         from agent_lightning.traces import load_step, render
 
