@@ -86,7 +86,3 @@ def test_list_commands():
     result = run_cli("rewards", "list")
     assert result.returncode == 0 and "exact_answer" in result.stdout
 
-
-def test_sft_is_refused_clearly():
-    result = run_cli("--algo", "sft", "--config", "configs/tiny.yaml")
-    assert result.returncode == 2 and "use --algo grpo" in result.stderr

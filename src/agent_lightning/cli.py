@@ -42,7 +42,7 @@ def train_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--algo", required=True, choices=["sft", "grpo", "sft+grpo"], help="Training algorithm.")
     _common(p)
-    p.add_argument("--max-steps", type=int, help="Shortcut for --set grpo.max_steps=N.")
+    p.add_argument("--max-steps", type=int, help="Steps of each stage (--set grpo.max_steps=N sft.max_steps=N).")
     p.add_argument("--save-steps", type=int, help="Checkpoint cadence (shortcut for --set grpo.save_steps=N).")
     p.add_argument("--output-dir", help="Run directory (default: runs/<name>-<algo>-<timestamp>).")
     p.add_argument("--resume", action="store_true",
@@ -107,6 +107,12 @@ def _quiet_libraries(verbose: bool) -> None:
         warnings.filterwarnings("ignore")
         for name in ("transformers", "trl", "peft", "accelerate", "datasets", "torch", "httpx"):
             logging.getLogger(name).setLevel(logging.ERROR)
+        try:
+            import datasets
+
+            datasets.disable_progress_bars()
+        except Exception:  # noqa: BLE001
+            pass
         try:
             import transformers
 
@@ -253,7 +259,7 @@ def run_train(argv: list[str]) -> int:
 
     overrides = list(args.overrides)
     if args.max_steps is not None:
-        overrides.append(f"grpo.max_steps={args.max_steps}")
+        overrides += [f"grpo.max_steps={args.max_steps}", f"sft.max_steps={args.max_steps}"]
     if args.save_steps is not None:
         overrides.append(f"grpo.save_steps={args.save_steps}")
     cfg = load_config(args.config, overrides)

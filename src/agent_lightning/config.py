@@ -115,6 +115,30 @@ class GRPOSection:
 
 
 @dataclass
+class SFTSource:
+    path: str = _f("", "A local JSONL file: one {\"messages\": [...]} or {\"instruction\", \"response\"} per line.")
+    weight: float = _f(1.0, "Share of the mixture: P(source) = weight / sum of weights.")
+
+
+@dataclass
+class SFTSection:
+    max_steps: int = _f(60, "Optimizer steps of the SFT stage.")
+    learning_rate: float = _f(3e-4, "AdamW learning rate for the LoRA weights.")
+    per_device_batch_size: int = _f(8, "Examples per micro-batch per device.")
+    gradient_accumulation_steps: int = _f(1, "Micro-batches per optimizer step.")
+    max_length: int = _f(1536, "Longest tokenized example kept (longer ones are truncated).")
+    demonstrations: int = _f(300, "Environment demonstrations (reference solver, verified) from the train split.")
+    env_weight: float = _f(1.0, "Mixture weight of the environment demonstrations.")
+    sources: list[SFTSource] = _f([], "Extra local JSONL sources with their mixture weights.")
+    examples: int = _f(0, "Size of the mixture (0: as many as all sources hold).")
+    held_out_fraction: float = _f(0.1, "Fraction of examples (by task) held out to report the SFT eval loss.")
+    assistant_only_loss: bool = _f(True, "Loss on the assistant's tokens only (prompts and tool results masked).")
+    gradient_checkpointing: bool = _f(True, "Trade compute for memory (tool prompts are long).")
+    save_steps: int = _f(20, "Checkpoint every N steps.")
+    logging_steps: int = _f(1, "Log metrics every N steps.")
+
+
+@dataclass
 class RunSection:
     name: str = _f("default", "Run name; the run directory is runs/<name>-<algo>-<timestamp> unless --output-dir.")
     seed: int = _f(42, "Global seed (torch, sampling, data order).")
@@ -130,6 +154,7 @@ class Config:
         default_factory=lambda: [RewardSpec(name="exact_answer")], metadata={"help": "Reward functions and weights."}
     )
     grpo: GRPOSection = field(default_factory=GRPOSection, metadata={"help": "GRPO (TRL GRPOTrainer) settings."})
+    sft: SFTSection = field(default_factory=SFTSection, metadata={"help": "SFT warm start (TRL SFTTrainer) settings."})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -43,7 +43,7 @@ class MetricsCallback(TrainerCallback):
             self._step_seconds.append(time.perf_counter() - self._step_start)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or not logs or "reward" not in logs:
+        if not state.is_world_process_zero or not logs or not {"reward", "loss", "eval_loss"} & set(logs):
             return
         seconds = sum(self._step_seconds) if self._step_seconds else None
         steps = len(self._step_seconds) or 1
@@ -95,7 +95,11 @@ class RichProgressCallback(TrainerCallback):
             self.progress.update(self.task, completed=state.global_step, refresh=True)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.progress is None or not logs or "reward" not in logs:
+        if self.progress is None or not logs:
+            return
+        if "reward" not in logs:
+            if "loss" in logs:  # SFT
+                self.progress.update(self.task, stats=f"loss {logs['loss']:.3f}", refresh=True)
             return
         zero = logs.get("frac_reward_zero_std")
         stats = f"reward {logs['reward']:.3f} ± {logs.get('reward_std') or 0:.3f}"

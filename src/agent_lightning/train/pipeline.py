@@ -10,6 +10,8 @@ once.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import time
 from pathlib import Path
@@ -47,26 +49,56 @@ def resolve_run_dir(cfg: Config, algo: str, output_dir: str | None, resume: bool
 
 def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: bool = False,
                  callbacks: list[Any] | None = None) -> Path:
-    """Train `algo` per `cfg` into a run directory and return it (extra TrainerCallbacks may be added)."""
+    """Train `algo` per `cfg` into a run directory and return it (extra TrainerCallbacks may be added).
+
+    `sft+grpo` runs SFT into RUN_DIR/sft, then GRPO from its adapter into RUN_DIR/grpo; with --resume a stage
+    that already finished its steps is skipped and any other continues from its latest checkpoint."""
     if algo not in ALGOS:
         raise UserError(f"--algo {algo}: expected one of {', '.join(ALGOS)}.")
-    if algo != "grpo":
-        raise UserError(f"--algo {algo}: the SFT stage is not available in this version yet; use --algo grpo.")
+    from agent_lightning.registry import discover
+    from agent_lightning.rewarding import RewardSuite
+    from agent_lightning.train.grpo import environment_class
+
+    discover()
+    env_cls = environment_class(cfg)  # unknown env or reward: fail here, before loading weights
+    RewardSuite.from_config(cfg.rewards, env_cls)
+    run_dir, checkpoint = resolve_run_dir(cfg, algo, output_dir, resume)
+    rundir.write_config(run_dir, cfg, algo)
+    log.info("writing the run to %s", run_dir)
+    if algo != "sft+grpo":
+        train_stage(algo, cfg, run_dir, env_cls, checkpoint, callbacks)
+        return run_dir
+    stages = {}
+    for stage in ("sft", "grpo"):
+        stage_dir = run_dir / stage
+        if stage == "grpo":
+            cfg = dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, init_adapter=str(run_dir / "sft" / "adapter")))
+        wanted = cfg.sft.max_steps if stage == "sft" else cfg.grpo.max_steps
+        done = stage_dir / "summary.json"
+        if resume and done.exists() and json.loads(done.read_text()).get("steps", 0) >= wanted:
+            log.info("%s: already done (%d steps) in %s; skipping", stage, wanted, stage_dir)
+        else:
+            stage_checkpoint = rundir.latest_checkpoint(stage_dir) if resume and stage_dir.exists() else None
+            train_stage(stage, cfg, stage_dir, env_cls, stage_checkpoint, callbacks)
+        stages[stage] = json.loads((stage_dir / "summary.json").read_text())
+    rundir.write_json(run_dir / "summary.json", {"algo": algo, "run_dir": str(run_dir), "stages": stages,
+                                                 "adapter": str(run_dir / "grpo" / "adapter")})
+    return run_dir
+
+
+def train_stage(stage: str, cfg: Config, run_dir: Path, env_cls: type, checkpoint: Path | None,
+                callbacks: list[Any] | None) -> None:
+    """One TRL stage ('sft' or 'grpo') into `run_dir`: metrics, traces, adapter, plot, summary."""
     from transformers import set_seed
 
     from agent_lightning.policy import load_policy, trainable_summary
-    from agent_lightning.registry import discover
     from agent_lightning.rewarding import RewardSuite
     from agent_lightning.tracing import plot_rewards
     from agent_lightning.train.callbacks import MetricsCallback, RichProgressCallback
     from agent_lightning.train.diagnostics import SignalCallback, SignalDiagnostics
-    from agent_lightning.train.grpo import build_grpo_trainer, environment_class
 
-    discover()
-    env_cls = environment_class(cfg)  # unknown env or reward: fail here, before loading weights
+    run_dir.mkdir(parents=True, exist_ok=True)
     suite = RewardSuite.from_config(cfg.rewards, env_cls)
-    run_dir, checkpoint = resolve_run_dir(cfg, algo, output_dir, resume)
-    rundir.write_config(run_dir, cfg, algo)
     metrics_path = run_dir / "metrics.jsonl"
     suite.trace_dir = run_dir / "traces"
     if checkpoint is not None:
@@ -80,24 +112,32 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     started = time.time()
     model, tokenizer = load_policy(cfg.policy)
     trainable, total = trainable_summary(model)
-    suite.diagnostics = SignalDiagnostics(window=cfg.grpo.signal_window)
-    all_callbacks = [SignalCallback(suite.diagnostics), MetricsCallback(metrics_path, suite.error_counts),
-                     RichProgressCallback("GRPO"), *(callbacks or [])]
-    trainer = build_grpo_trainer(cfg, run_dir, model, tokenizer, env_cls, suite, all_callbacks)
-    log.info("writing the run to %s", run_dir)
+    all_callbacks = [MetricsCallback(metrics_path, suite.error_counts), RichProgressCallback(stage.upper()),
+                     *(callbacks or [])]
+    if stage == "sft":
+        from agent_lightning.train.sft import build_sft_trainer
+
+        trainer = build_sft_trainer(cfg, run_dir, model, tokenizer, env_cls, all_callbacks)
+    else:
+        from agent_lightning.train.grpo import build_grpo_trainer
+
+        suite.diagnostics = SignalDiagnostics(window=cfg.grpo.signal_window)
+        trainer = build_grpo_trainer(cfg, run_dir, model, tokenizer, env_cls, suite,
+                                     [SignalCallback(suite.diagnostics), *all_callbacks])
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if trainer.is_world_process_zero():
         trainer.save_model(str(run_dir / "adapter"))
         tokenizer.save_pretrained(str(run_dir / "adapter"))
-        plot = plot_rewards(run_dir)
-        write_summary(run_dir, cfg, algo, started, result, suite, trainable, total, plot)
-    return run_dir
+        plot = plot_rewards(run_dir) if stage == "grpo" else None
+        write_summary(run_dir, cfg, stage, started, result, suite, trainable, total, plot)
 
 
 def write_summary(run_dir: Path, cfg: Config, algo: str, started: float, result: Any, suite: Any,
                   trainable: int, total: int, plot: Path | None) -> dict[str, Any]:
     rows = [r for r in rundir.read_jsonl(run_dir / "metrics.jsonl") if r.get("reward") is not None]
     head, tail = rows[: max(1, len(rows) // 5)], rows[-max(1, len(rows) // 5):]
+    losses = [r for r in rundir.read_jsonl(run_dir / "metrics.jsonl") if r.get("loss") is not None]
+    evals = [r["eval_loss"] for r in rundir.read_jsonl(run_dir / "metrics.jsonl") if r.get("eval_loss") is not None]
 
     def mean(values: list[float]) -> float | None:
         values = [v for v in values if v is not None]
@@ -117,6 +157,9 @@ def write_summary(run_dir: Path, cfg: Config, algo: str, started: float, result:
         "frac_reward_zero_std_mean": mean([r.get("frac_reward_zero_std") for r in rows]),
         "step_seconds_mean": mean([r.get("step_seconds") for r in rows]),
         "tokens_per_second_mean": mean([r.get("tokens_per_second") for r in rows]),
+        "loss_first": losses[0]["loss"] if losses else None,
+        "loss_last": losses[-1]["loss"] if losses else None,
+        "eval_loss_last": evals[-1] if evals else None,
         "reward_errors": dict(suite.error_counts),
         "signal_warnings": list(suite.diagnostics.ever) if suite.diagnostics is not None else [],
         "trainable_params": trainable,
