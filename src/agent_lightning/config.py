@@ -139,6 +139,13 @@ class SFTSection:
 
 
 @dataclass
+class EvalSection:
+    at_end: bool = _f(True, "Evaluate the trained policy on the test split at the end of each stage (summary.json).")
+    limit: int = _f(64, "Test tasks evaluated at the end of a stage (0: the whole test split).")
+    batch_size: int = _f(8, "Episodes generated together.")
+
+
+@dataclass
 class RunSection:
     name: str = _f("default", "Run name; the run directory is runs/<name>-<algo>-<timestamp> unless --output-dir.")
     seed: int = _f(42, "Global seed (torch, sampling, data order).")
@@ -155,6 +162,7 @@ class Config:
     )
     grpo: GRPOSection = field(default_factory=GRPOSection, metadata={"help": "GRPO (TRL GRPOTrainer) settings."})
     sft: SFTSection = field(default_factory=SFTSection, metadata={"help": "SFT warm start (TRL SFTTrainer) settings."})
+    eval: EvalSection = field(default_factory=EvalSection, metadata={"help": "Evaluation at the end of each stage."})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -11,7 +11,8 @@ scored by the run's reward functions (through the same RewardSuite as training).
 generated in batches of `batch_size`, left-padded.
 
 Report: success_rate, mean reward per reward function and in total (weighted), tool_error_rate (failed / all
-tool calls), mean turns and tool calls, and the same per task tier when tasks have a `tier`.
+tool calls), mean turns and tool calls, and the same per task tier when tasks have a `tier`. Each training stage
+runs it at its end on `eval.limit` test tasks (`eval.at_end`) and adds it to its summary.json.
 Not covered: sampling-based pass@k, and the generation-length budget counting tool results (here each turn may
 generate up to `grpo.max_completion_length` tokens).
 """
@@ -135,6 +136,9 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     system = cfg.env.system_prompt if cfg.env.system_prompt is not None else env_cls.system_prompt
     started = time.time()
     rows = []
+    was_training = getattr(model, "training", False)
+    model.eval()
+    progress = _progress(len(tasks))
     for start in range(0, len(tasks), batch_size):
         chunk = tasks[start:start + batch_size]
         envs, completions = rollout_batch(model, tokenizer, env_cls, chunk, system, cfg.grpo.max_completion_length,
@@ -147,10 +151,33 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
         for i, (task, env) in enumerate(zip(chunk, envs)):
             rows.append({"task_id": task["task_id"], "tier": task.get("tier"), "outcome": env.outcome,
                          "rewards": {n: v[i] for n, v in scores.items()}})
+        if progress is not None:
+            done = sum(r["outcome"].success for r in rows)
+            progress.update(progress.task_ids[0], completed=len(rows), stats=f"success {done}/{len(rows)}", refresh=True)
+    if progress is not None:
+        progress.stop()
+    if was_training:
+        model.train()
     report = summarize(rows, dict(zip(suite.names, suite.weights)))
     report.update({"env": cfg.env.name, "split": split, "tasks": len(rows), "adapter": adapter,
                    "policy": cfg.policy.source, "seconds": round(time.time() - started, 1)})
     return report
+
+
+def _progress(total: int) -> Any:
+    """A one-line progress bar on a terminal (none when output is piped, e.g. --json into a file)."""
+    import sys
+
+    if not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("[bold]EVAL"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
+                        TimeRemainingColumn(), console=Console(stderr=True), auto_refresh=False)
+    progress.start()
+    progress.add_task("eval", total=total, stats="")
+    return progress
 
 
 def summarize(rows: list[dict[str, Any]], weights: dict[str, float]) -> dict[str, Any]:

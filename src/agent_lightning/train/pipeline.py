@@ -129,7 +129,14 @@ def train_stage(stage: str, cfg: Config, run_dir: Path, env_cls: type, checkpoin
         trainer.save_model(str(run_dir / "adapter"))
         tokenizer.save_pretrained(str(run_dir / "adapter"))
         plot = plot_rewards(run_dir) if stage == "grpo" else None
-        write_summary(run_dir, cfg, stage, started, result, suite, trainable, total, plot)
+        summary = write_summary(run_dir, cfg, stage, started, result, suite, trainable, total, plot)
+        if cfg.eval.at_end:
+            from agent_lightning.evaluate import evaluate, format_report
+
+            report = evaluate(cfg, "test", limit=cfg.eval.limit or None, batch_size=cfg.eval.batch_size,
+                              model=trainer.model, tokenizer=tokenizer, adapter=str(run_dir / "adapter"))
+            log.info("%s", format_report(report))
+            rundir.write_json(run_dir / "summary.json", {**summary, "eval": report})
 
 
 def write_summary(run_dir: Path, cfg: Config, algo: str, started: float, result: Any, suite: Any,
