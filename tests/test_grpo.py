@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from conftest import REPO, run_cli
+from conftest import run_cli
 
 REQUIRED_METRICS = {"step", "reward", "reward_std", "rewards/exact_answer/mean", "frac_reward_zero_std",
                     "step_seconds", "loss"}

@@ -217,7 +217,7 @@ def cmd_try_reward(args: argparse.Namespace) -> int:
         print(f"  {key:16s} {describe(value)}")
     if result["outcome"] is not None:
         print(f"outcome: {json.dumps(result['outcome'])}")
-    errors = f"  (it FAILED and was scored by on_error; see the warning above)" if result["errors"] else ""
+    errors = "  (it FAILED and was scored by on_error; see the warning above)" if result["errors"] else ""
     print(f"score: {result['score']}{errors}")
     return 0
 

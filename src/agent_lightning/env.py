@@ -126,6 +126,19 @@ class Environment:
         return outcome
 
 
+def tool_message(env: Environment, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Run one parsed tool call as TRL's tool loop does and return its `tool` message: the result, or
+    `{'error': ...}` as text. Only the environment's tools can be called (not `reset` or private methods)."""
+    if name not in env.tool_names():
+        result: Any = {"error": f"Tool {name} not found."}
+    else:
+        try:
+            result = getattr(env, name)(**arguments)
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the policy
+            result = {"error": str(exc)}
+    return {"role": "tool", "name": name, "content": str(result)}
+
+
 def _text(message: dict[str, Any]) -> str:
     content = message.get("content")
     if isinstance(content, list):

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from agent_lightning.config import Config
+from agent_lightning.env import tool_message
 from agent_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -76,14 +77,7 @@ def rollout_batch(model: Any, tokenizer: Any, env_cls: type, tasks: list[dict[st
                 continue
             for call in calls:
                 function = call.get("function", {})
-                name = function.get("name")
-                try:
-                    result = str(getattr(envs[i], name)(**function.get("arguments", {})))
-                except AttributeError:
-                    result = str({"error": f"Tool {name} not found."})
-                except Exception as exc:  # noqa: BLE001 - as TRL's tool loop does
-                    result = str({"error": str(exc)})
-                message = {"role": "tool", "name": name, "content": result}
+                message = tool_message(envs[i], function.get("name"), function.get("arguments", {}))
                 conversations[i].append(message)
                 completions[i].append(message)
             still.append(i)

@@ -36,6 +36,7 @@ def play(env: Any, completion: Any) -> list[dict[str, Any]]:
     """Run the completion's tool calls in `env`; return it as TRL's message list (tool results filled in)."""
     from agent_lightning.chat.segmenter import parse_response_text
     from agent_lightning.chat.tool_format import MALFORMED_KEY
+    from agent_lightning.env import tool_message
 
     tools = env.tool_names()
     assistant_turns = [completion] if isinstance(completion, str) else [
@@ -55,13 +56,7 @@ def play(env: Any, completion: Any) -> list[dict[str, Any]]:
             message["tool_calls"] = [{"type": "function", "function": c} for c in calls]
         messages.append(message)
         for call in calls if tools else []:
-            try:
-                result = str(getattr(env, call["name"])(**call.get("arguments", {})))
-            except AttributeError:
-                result = str({"error": f"Tool {call['name']} not found."})
-            except Exception as exc:  # noqa: BLE001 - shown to the user as the policy would see it
-                result = str({"error": str(exc)})
-            messages.append({"role": "tool", "name": call["name"], "content": result})
+            messages.append(tool_message(env, call["name"], call.get("arguments", {})))
     return messages
 
 

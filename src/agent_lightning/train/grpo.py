@@ -17,12 +17,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from agent_lightning.config import Config
 from agent_lightning.errors import UserError
 from agent_lightning.registry import ENVIRONMENTS
 from agent_lightning.rewarding import RewardSuite
+from agent_lightning.train.trainer_args import common_args
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +65,8 @@ def grpo_args(cfg: Config, run_dir: Path) -> Any:
         )
     if g.use_vllm and importlib.util.find_spec("vllm") is None:
         raise UserError("grpo.use_vllm=true needs vLLM on a GPU machine: `pip install vllm`, or set grpo.use_vllm=false.")
-    report_to = [r for r in g.report_to if r != "none"]
     return GRPOConfig(
-        output_dir=str(run_dir),
+        **common_args(cfg, run_dir),
         max_steps=g.max_steps,
         learning_rate=g.learning_rate,
         per_device_train_batch_size=g.per_device_batch_size,
@@ -85,18 +83,11 @@ def grpo_args(cfg: Config, run_dir: Path) -> Any:
         gradient_checkpointing=g.gradient_checkpointing,
         use_vllm=g.use_vllm,
         vllm_mode=g.vllm_mode,
-        report_to=report_to or "none",
         logging_steps=g.logging_steps,
         save_strategy="steps",
         save_steps=g.save_steps,
         save_total_limit=g.save_total_limit,
         max_tool_calling_iterations=cfg.env.max_turns,
-        seed=cfg.run.seed,
-        data_seed=cfg.run.seed,
-        disable_tqdm=True,
-        use_cpu=not torch.cuda.is_available(),
-        bf16=cfg.policy.dtype == "bfloat16",
-        fp16=cfg.policy.dtype == "float16",
     )
 
 

@@ -19,10 +19,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from agent_lightning.config import Config
 from agent_lightning.errors import UserError
+from agent_lightning.train.trainer_args import common_args
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +59,8 @@ def sft_args(cfg: Config, run_dir: Path, has_eval: bool, with_tools: bool) -> An
     from trl import SFTConfig
 
     s = cfg.sft
-    report_to = [r for r in cfg.grpo.report_to if r != "none"]
     return SFTConfig(
-        output_dir=str(run_dir),
+        **common_args(cfg, run_dir),
         max_steps=s.max_steps,
         learning_rate=s.learning_rate,
         per_device_train_batch_size=s.per_device_batch_size,
@@ -80,13 +78,6 @@ def sft_args(cfg: Config, run_dir: Path, has_eval: bool, with_tools: bool) -> An
         save_total_limit=cfg.grpo.save_total_limit,
         eval_strategy="steps" if has_eval else "no",
         eval_steps=max(1, s.max_steps // 4),
-        report_to=report_to or "none",
-        seed=cfg.run.seed,
-        data_seed=cfg.run.seed,
-        disable_tqdm=True,
-        use_cpu=not torch.cuda.is_available(),
-        bf16=cfg.policy.dtype == "bfloat16",
-        fp16=cfg.policy.dtype == "float16",
     )
 
 
