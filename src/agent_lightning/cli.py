@@ -43,7 +43,8 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--algo", required=True, choices=["sft", "grpo", "sft+grpo"], help="Training algorithm.")
     _common(p)
     p.add_argument("--max-steps", type=int, help="Steps of each stage (--set grpo.max_steps=N sft.max_steps=N).")
-    p.add_argument("--save-steps", type=int, help="Checkpoint cadence (shortcut for --set grpo.save_steps=N).")
+    p.add_argument("--save-steps", type=int,
+                   help="Checkpoint every N steps in each stage that runs (--set grpo.save_steps=N sft.save_steps=N).")
     p.add_argument("--output-dir", help="Run directory (default: runs/<name>-<algo>-<timestamp>).")
     p.add_argument("--resume", action="store_true",
                    help="Continue the latest checkpoint in --output-dir (or the latest run of this config's name).")
@@ -261,7 +262,9 @@ def run_train(argv: list[str]) -> int:
     if args.max_steps is not None:
         overrides += [f"grpo.max_steps={args.max_steps}", f"sft.max_steps={args.max_steps}"]
     if args.save_steps is not None:
-        overrides.append(f"grpo.save_steps={args.save_steps}")
+        if args.save_steps < 1:
+            raise UserError(f"--save-steps {args.save_steps}: expected a number of steps >= 1.")
+        overrides += [f"grpo.save_steps={args.save_steps}", f"sft.save_steps={args.save_steps}"]
     cfg = load_config(args.config, overrides)
     add_plugin_dirs(args.plugin_dir)
     from agent_lightning.train.pipeline import run_training

@@ -4,7 +4,8 @@
 
 Written by the reward suite (rewarding.py) once all rewards of a batch are in, to
 `RUN_DIR/traces/step-<NNNNN>.jsonl` (the step the batch was generated for; several batches of one step append to
-one file). A line: {"step", "task_id", "prompt": [messages], "completion": [messages] or text,
+one file). Under a multi-process launch each process traces its own share of the batch, process k > 0 into
+`step-<NNNNN>.rank<k>.jsonl`, so no two processes append to one file; readers merge them. A line: {"step", "task_id", "prompt": [messages], "completion": [messages] or text,
 "outcome": {...} or null, "rewards": {name: score or null}, "reward": weighted sum}. The environment's own
 call log (`calls`: arguments, results, errors) is included for tool environments.
 
@@ -21,21 +22,36 @@ from typing import Any
 from agent_lightning.errors import UserError
 
 
-def trace_path(trace_dir: Path, step: int) -> Path:
-    return trace_dir / f"step-{step:05d}.jsonl"
+def trace_path(trace_dir: Path, step: int, rank: int = 0) -> Path:
+    return trace_dir / (f"step-{step:05d}.jsonl" if rank == 0 else f"step-{step:05d}.rank{rank}.jsonl")
+
+
+def step_of(path: Path) -> int:
+    """The step of a trace file name (step-00012.jsonl or step-00012.rank1.jsonl -> 12)."""
+    return int(path.name.split("-", 1)[1].split(".", 1)[0])
+
+
+def trace_files(trace_dir: Path) -> dict[int, list[Path]]:
+    """{step: its files, the main process's first}."""
+    files: dict[int, list[Path]] = {}
+    for path in sorted(Path(trace_dir).glob("step-*.jsonl"), key=lambda p: (len(p.name), p.name)):
+        files.setdefault(step_of(path), []).append(path)
+    return files
 
 
 def write_batch(trace_dir: Path, step: int, records: list[dict[str, Any]]) -> None:
+    from agent_lightning.train.distributed import rank
+
     trace_dir.mkdir(parents=True, exist_ok=True)
-    with open(trace_path(trace_dir, step), "a") as fh:
+    with open(trace_path(trace_dir, step, rank()), "a") as fh:
         for record in records:
             fh.write(json.dumps(record, default=str) + "\n")
 
 
 def truncate_after(trace_dir: Path, step: int) -> None:
-    """Drop traces of steps after `step` (a resumed run regenerates them)."""
-    for path in trace_dir.glob("step-*.jsonl"):
-        if int(path.stem.split("-")[1]) > step:
+    """Drop traces of steps after `step`, from every process (a resumed run regenerates them)."""
+    for path in Path(trace_dir).glob("step-*.jsonl"):
+        if step_of(path) > step:
             path.unlink()
 
 
@@ -47,17 +63,18 @@ def weighted_total(scores: dict[str, float | None], weights: dict[str, float]) -
 
 # ----------------------------------------------------------------------------- reading
 def load_step(run_dir: Path, step: int | None) -> tuple[int, list[dict[str, Any]]]:
-    trace_dir = Path(run_dir) / "traces"
-    files = sorted(trace_dir.glob("step-*.jsonl"))
-    if not files:
+    steps = trace_files(Path(run_dir) / "traces")
+    if not steps:
         raise UserError(f"{run_dir}: no traces/step-*.jsonl; is it a run directory of a finished or running job?")
-    steps = {int(p.stem.split("-")[1]): p for p in files}
     if step is None:
         step = max(steps)
     if step not in steps:
         raise UserError(f"--step {step}: {run_dir} has traces for steps {min(steps)}..{max(steps)}.")
-    with open(steps[step]) as fh:
-        return step, [json.loads(line) for line in fh if line.strip()]
+    records = []
+    for path in steps[step]:
+        with open(path) as fh:
+            records += [json.loads(line) for line in fh if line.strip()]
+    return step, records
 
 
 def render(records: list[dict[str, Any]], step: int, limit: int, failed_only: bool) -> str:

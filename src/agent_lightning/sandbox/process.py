@@ -111,10 +111,13 @@ def sandbox_owner() -> tuple[int, int] | None:
     os.makedirs(UID_LOCKS, mode=0o700, exist_ok=True)
     for _ in range(1000):
         uid = SANDBOX_IDS + secrets.randbelow(SANDBOX_ID_COUNT)
-        fd = os.open(os.path.join(UID_LOCKS, str(uid)), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        path = os.path.join(UID_LOCKS, str(uid))
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            if os.stat(path).st_ino != os.fstat(fd).st_ino:  # its holder released (unlinked) it meanwhile
+                raise BlockingIOError
+        except (BlockingIOError, FileNotFoundError):
             os.close(fd)
             continue
         _reserved[uid] = fd
@@ -123,8 +126,13 @@ def sandbox_owner() -> tuple[int, int] | None:
 
 
 def release_owner(owner: tuple[int, int] | None) -> None:
-    """Give a workspace's uid back (Workspace.close does it)."""
+    """Give a workspace's uid back (Workspace.close does it): its lock file is removed while still locked, so a
+    long run leaves no lock files behind and nobody can lock the removed one by its old name."""
     if owner and owner[0] in _reserved:
+        try:
+            os.unlink(os.path.join(UID_LOCKS, str(owner[0])))
+        except FileNotFoundError:
+            pass
         os.close(_reserved.pop(owner[0]))
 
 

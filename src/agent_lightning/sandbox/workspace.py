@@ -37,10 +37,12 @@ _BASE: str | None = None
 
 
 def _base_dir() -> str:
-    """One temporary folder per process holding every workspace; removed at exit."""
+    """One temporary folder per process holding every workspace; removed at exit. Under a multi-process launch
+    its name carries the process's rank (agent-lightning-ws-rank1-XXXX), so each training process has its own."""
     global _BASE
     if _BASE is None or not os.path.isdir(_BASE):
-        _BASE = tempfile.mkdtemp(prefix="agent-lightning-ws-")
+        rank = os.environ.get("RANK")
+        _BASE = tempfile.mkdtemp(prefix=f"agent-lightning-ws-rank{rank}-" if rank else "agent-lightning-ws-")
         os.chmod(_BASE, 0o711)
         atexit.register(_remove_base, _BASE)
     return _BASE

@@ -3,8 +3,10 @@
 The metrics line keeps TRL's names and adds what a user of an RL run asks first:
 `step`, `reward`, `reward_std`, `rewards/<name>/mean|std`, `frac_reward_zero_std` (groups with no learning
 signal), `signal/flags` (train/diagnostics.py), `step_seconds`, `tokens_per_second`, `reward_errors/<name>`
-(isolated failures so far).
-Only the main process writes.
+(isolated failures so far, summed over all processes).
+Only the main process writes; TRL and the Trainer already gather rewards, loss and token counts across processes,
+and the reward error counters are summed here (every process takes part in that exchange, so `on_log` runs the
+same on all of them). `step_seconds` is the main process's own step time.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+
+from agent_lightning.train.distributed import sum_counts
 
 
 def _clean(value: Any) -> Any:
@@ -43,7 +47,11 @@ class MetricsCallback(TrainerCallback):
             self._step_seconds.append(time.perf_counter() - self._step_start)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or not logs or not {"reward", "loss", "eval_loss"} & set(logs):
+        if not logs or not {"reward", "loss", "eval_loss"} & set(logs):
+            return
+        errors = sum_counts(self.error_counts)
+        if not state.is_world_process_zero:
+            self._step_seconds.clear()
             return
         seconds = sum(self._step_seconds) if self._step_seconds else None
         steps = len(self._step_seconds) or 1
@@ -55,7 +63,7 @@ class MetricsCallback(TrainerCallback):
             if tokens is not None and self._last_tokens is not None and seconds > 0:
                 record["tokens_per_second"] = (tokens - self._last_tokens) / seconds
             self._last_tokens = tokens
-        for name, count in self.error_counts.items():
+        for name, count in sorted(errors.items()):
             record[f"reward_errors/{name}"] = count
         self._step_seconds.clear()
         self.last = record

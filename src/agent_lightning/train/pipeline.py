@@ -6,6 +6,10 @@ Steps: pick/create the run directory, write config.yaml, load the policy, build 
 train (resuming from the latest checkpoint-* when asked), save the final adapter, write summary.json and the
 reward plot. Metrics lines and traces after the resumed checkpoint are dropped first, so each step is logged
 once.
+
+Under `accelerate launch` every process runs this: the main process picks the run directory and broadcasts it,
+and only it writes config.yaml, metrics, the adapter, plots and summaries (train/distributed.py); the others
+train their share of each batch and wait where they need its files.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 from agent_lightning.config import Config
 from agent_lightning.errors import UserError
 from agent_lightning.traces import truncate_after as truncate_traces
-from agent_lightning.train import rundir
+from agent_lightning.train import distributed, rundir
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,7 @@ def resolve_run_dir(cfg: Config, algo: str, output_dir: str | None, resume: bool
     elif resume:
         run_dir = rundir.latest_run_dir(cfg, algo)
     else:
-        run_dir = rundir.new_run_dir(cfg, algo)
+        run_dir = distributed.broadcast(rundir.new_run_dir(cfg, algo))  # one name, even if clocks tick apart
     checkpoint = None
     if resume:
         checkpoint = rundir.latest_checkpoint(run_dir)
@@ -63,7 +67,9 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     env_cls = environment_class(cfg)  # unknown env or reward: fail here, before loading weights
     RewardSuite.from_config(cfg.rewards, env_cls)
     run_dir, checkpoint = resolve_run_dir(cfg, algo, output_dir, resume)
-    rundir.write_config(run_dir, cfg, algo)
+    distributed.quiet_other_processes()
+    if distributed.is_main():
+        rundir.write_config(run_dir, cfg, algo)
     log.info("writing the run to %s", run_dir)
     if algo != "sft+grpo":
         train_stage(algo, cfg, run_dir, env_cls, checkpoint, callbacks)
@@ -81,8 +87,9 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
             stage_checkpoint = rundir.latest_checkpoint(stage_dir) if resume and stage_dir.exists() else None
             train_stage(stage, cfg, stage_dir, env_cls, stage_checkpoint, callbacks)
         stages[stage] = json.loads((stage_dir / "summary.json").read_text())
-    rundir.write_json(run_dir / "summary.json", {"algo": algo, "run_dir": str(run_dir), "stages": stages,
-                                                 "adapter": str(run_dir / "grpo" / "adapter")})
+    if distributed.is_main():
+        rundir.write_json(run_dir / "summary.json", {"algo": algo, "run_dir": str(run_dir), "stages": stages,
+                                                     "adapter": str(run_dir / "grpo" / "adapter")})
     return run_dir
 
 
@@ -101,16 +108,18 @@ def train_stage(stage: str, cfg: Config, run_dir: Path, env_cls: type, checkpoin
     suite = RewardSuite.from_config(cfg.rewards, env_cls)
     metrics_path = run_dir / "metrics.jsonl"
     suite.trace_dir = run_dir / "traces"
-    if checkpoint is not None:
+    if distributed.is_main() and checkpoint is not None:
         rundir.truncate_metrics(metrics_path, rundir.checkpoint_step(checkpoint))
         truncate_traces(suite.trace_dir, rundir.checkpoint_step(checkpoint))
-    else:
+    elif distributed.is_main():
         metrics_path.unlink(missing_ok=True)
         truncate_traces(suite.trace_dir, -1)
+    distributed.barrier()  # nobody logs or traces a step before what came after the checkpoint is gone
 
     set_seed(cfg.run.seed)
     started = time.time()
-    model, tokenizer = load_policy(cfg.policy)
+    with distributed.main_process_first():  # a converted/built policy is cached once, by the main process
+        model, tokenizer = load_policy(cfg.policy)
     trainable, total = trainable_summary(model)
     all_callbacks = [MetricsCallback(metrics_path, suite.error_counts), RichProgressCallback(stage.upper()),
                      *(callbacks or [])]
@@ -124,13 +133,21 @@ def train_stage(stage: str, cfg: Config, run_dir: Path, env_cls: type, checkpoin
         suite.diagnostics = SignalDiagnostics(window=cfg.grpo.signal_window)
         trainer = build_grpo_trainer(cfg, run_dir, model, tokenizer, env_cls, suite,
                                      [SignalCallback(suite.diagnostics), *all_callbacks])
+    if checkpoint is not None:
+        log.info("%s: resuming from %s (step %d)", stage, checkpoint, rundir.checkpoint_step(checkpoint))
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    trainer.save_model(str(run_dir / "adapter"))  # every process: ZeRO-3 gathers the shards; the main one writes
+    errors = distributed.sum_counts(suite.error_counts)
     if trainer.is_world_process_zero():
-        trainer.save_model(str(run_dir / "adapter"))
         tokenizer.save_pretrained(str(run_dir / "adapter"))
         plot = plot_rewards(run_dir) if stage == "grpo" else None
-        summary = write_summary(run_dir, cfg, stage, started, result, suite, trainable, total, plot)
-        if cfg.eval.at_end:
+        summary = write_summary(run_dir, cfg, stage, started, result, suite, trainable, total, plot, errors)
+    distributed.barrier()  # the adapter and summary.json exist for every process from here on
+    if trainer.is_world_process_zero():
+        if cfg.eval.at_end and distributed.zero3(trainer):
+            log.warning("eval.at_end skipped: DeepSpeed ZeRO-3 shards the weights across processes; run "
+                        "`main_agent_lightning.py eval --adapter %s` afterwards.", run_dir / "adapter")
+        elif cfg.eval.at_end:
             from agent_lightning.evaluate import evaluate, format_report
 
             report = evaluate(cfg, "test", limit=cfg.eval.limit or None, batch_size=cfg.eval.batch_size,
@@ -140,7 +157,7 @@ def train_stage(stage: str, cfg: Config, run_dir: Path, env_cls: type, checkpoin
 
 
 def write_summary(run_dir: Path, cfg: Config, algo: str, started: float, result: Any, suite: Any,
-                  trainable: int, total: int, plot: Path | None) -> dict[str, Any]:
+                  trainable: int, total: int, plot: Path | None, errors: dict[str, int] | None = None) -> dict[str, Any]:
     rows = [r for r in rundir.read_jsonl(run_dir / "metrics.jsonl") if r.get("reward") is not None]
     head, tail = rows[: max(1, len(rows) // 5)], rows[-max(1, len(rows) // 5):]
     losses = [r for r in rundir.read_jsonl(run_dir / "metrics.jsonl") if r.get("loss") is not None]
@@ -167,7 +184,7 @@ def write_summary(run_dir: Path, cfg: Config, algo: str, started: float, result:
         "loss_first": losses[0]["loss"] if losses else None,
         "loss_last": losses[-1]["loss"] if losses else None,
         "eval_loss_last": evals[-1] if evals else None,
-        "reward_errors": dict(suite.error_counts),
+        "reward_errors": dict(suite.error_counts) if errors is None else errors,
         "signal_warnings": list(suite.diagnostics.ever) if suite.diagnostics is not None else [],
         "trainable_params": trainable,
         "total_params": total,

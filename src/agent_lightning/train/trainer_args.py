@@ -22,4 +22,5 @@ def common_args(cfg: Config, run_dir: Path) -> dict[str, Any]:
         "use_cpu": not torch.cuda.is_available(),
         "bf16": cfg.policy.dtype == "bfloat16",
         "fp16": cfg.policy.dtype == "float16",
+        "ddp_find_unused_parameters": False,  # every LoRA weight is used in each forward: skip DDP's extra graph walk
     }
