@@ -149,8 +149,9 @@ def build_tiny_mistral(target: Path, seed: int = 0) -> Path:
             eos_token_id=tokenizer.eos_token_id,
             **TINY_MISTRAL,
         )
-        torch.manual_seed(seed)
-        model = MistralForCausalLM(config)
+        with torch.random.fork_rng():  # the run's own seeded RNG stream must not depend on whether this ran
+            torch.manual_seed(seed)
+            model = MistralForCausalLM(config)
         model.generation_config.eos_token_id = tokenizer.eos_token_id
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
