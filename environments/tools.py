@@ -9,7 +9,8 @@ half need both kinds of tool:
   - order_total:  answer with the total cost of an order file (lines "item,quantity,unit price");
   - evaluate:     evaluate an expression and write the result to a file.
 They use the filesystem split's word pools for names (train and test share no file names) and are verified the
-same way (expected tree, plus the answer for questions). Code memory (`search_code`) joins when memory exists.
+same way (expected tree, plus the answer for questions). `search_code(query)` searches the configured code memory
+(memory/context.py: `memory.store`, filled by `memory index PATH`); without one it answers with a clear error.
 
 The calculator evaluates arithmetic with Python's `ast` (numbers, + - * / // % **, parentheses, abs, round,
 min, max, sqrt), never `eval`: exponents and operand sizes are bounded, and anything else is a clear error.
@@ -177,3 +178,20 @@ class ToolsEnvironment(fs.FilesystemEnvironment):
             expression: Numbers with + - * / // % ** and parentheses; abs, round, min, max, sqrt.
         """
         return _fmt(calculate(expression))
+
+    def search_code(self, query: str) -> str:
+        """Search the indexed code memory; returns the best-matching code chunks with file and lines.
+
+        Args:
+            query: What to look for, e.g. "where tool calls are parsed".
+        """
+        from agent_lightning.memory.context import active
+        from agent_lightning.memory.retriever import format_hits
+
+        memory = active()
+        if memory is None:
+            raise ToolError("search_code: no code memory is configured for this run")
+        if not isinstance(query, str) or not query.strip():
+            raise ToolError('search_code: give a query, e.g. "where tool calls are parsed"')
+        hits = memory.search_code(query, max(memory.section.code_k, 1))
+        return format_hits(hits) if hits else "no matching code in memory"

@@ -9,6 +9,7 @@
     trace show RUN_DIR [--step N] [--limit K] [--failed]         readable rollout transcripts of a run
     eval --env NAME --split test [--adapter DIR] [--limit N] [--json]   greedy success rate of a policy
     config show [--config FILE] [--set ...]   the resolved config;  config keys   every key with its help
+    memory index PATH | query TEXT [-k N] [--json] | sop {add,list,query,distill}   code and SOP memory
 
 A user mistake (bad key, wrong type, missing file, unknown plugin) prints one line and exits with code 2.
 """
@@ -24,7 +25,7 @@ import warnings
 
 from agent_lightning.errors import UserError
 
-SUBCOMMANDS = ("rewards", "env", "config", "trace", "eval")
+SUBCOMMANDS = ("rewards", "env", "config", "trace", "eval", "memory")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -89,6 +90,9 @@ def sub_parser() -> argparse.ArgumentParser:
     show.add_argument("--step", type=int, help="Step to show (default: the last traced step).")
     show.add_argument("--limit", type=int, default=4, help="Rollouts to show (default 4).")
     show.add_argument("--failed", action="store_true", help="Only rollouts whose outcome is not a success.")
+    from agent_lightning.memory.cli import add_parser as add_memory_parser
+
+    add_memory_parser(sub, _common)
     cfg = sub.add_parser("config", help="Inspect configuration.").add_subparsers(dest="action", required=True)
     _common(cfg.add_parser("show", help="Print the resolved config as YAML."))
     cfg.add_parser("keys", help="Every config key with its type and help.")
@@ -227,6 +231,12 @@ def run_sub(argv: list[str]) -> int:
     args = sub_parser().parse_args(argv)
     if args.command == "eval":
         return cmd_eval(args)
+    if args.command == "memory":
+        from agent_lightning.memory.cli import quiet, run as run_memory
+
+        quiet()
+
+        return run_memory(args)
     if args.command == "trace":
         from agent_lightning.traces import load_step, render
 

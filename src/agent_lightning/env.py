@@ -18,7 +18,9 @@ a `ToolError`, or a malformed call from the parser (the `__malformed__` argument
 raised as a `ToolError` with a one-line message for the policy (TRL returns it as `{"error": ...}` and counts
 it in `tools/failure_frequency`) and counted in `outcome.tool_errors`; long results are truncated to
 `max_tool_output_chars`. Any other exception is a bug in the environment and keeps its traceback in the log,
-but still reaches the policy as an error instead of stopping training.
+but still reaches the policy as an error instead of stopping training. `reset` is wrapped too: where code memory
+is configured with `memory.inject`, retrieved code and SOPs are appended to what it returns and recorded in
+`self.retrieved` (memory/context.py).
 
 Not covered here: sandboxing (see sandbox/), the tool loop itself (TRL runs it).
 """
@@ -70,6 +72,28 @@ class Outcome:
         return {**asdict(self), "progress": self.progress}
 
 
+def _with_memory(reset: Any) -> Any:
+    """Wrap a subclass's reset so the outermost call appends retrieved memory (memory/context.py) to its result."""
+
+    @functools.wraps(reset)
+    def wrapped(self: Environment, **task: Any) -> str | None:
+        outer = not getattr(self, "_in_reset", False)
+        self._in_reset = True
+        try:
+            observation = reset(self, **task)
+        finally:
+            if outer:
+                self._in_reset = False
+        if not outer:
+            return observation
+        from agent_lightning.memory.context import inject
+
+        return inject(self, task, observation)
+
+    wrapped._adds_memory = True  # type: ignore[attr-defined]
+    return wrapped
+
+
 class Environment:
     """Base class; see the module docstring for the contract."""
 
@@ -86,11 +110,14 @@ class Environment:
             if inspect.isfunction(fn) and not name.startswith("_") and name not in RESERVED \
                     and not getattr(fn, "_is_tool_wrapper", False):
                 setattr(cls, name, _as_tool(fn))
+        if inspect.isfunction(vars(cls).get("reset")) and not getattr(cls.reset, "_adds_memory", False):
+            cls.reset = _with_memory(cls.reset)
 
     def __init__(self) -> None:
         self.task: dict[str, Any] = {}
         self.outcome = Outcome()
         self.calls: list[dict[str, Any]] = []
+        self.retrieved: dict[str, Any] | None = None  # what memory put in this episode's prompt (memory/context.py)
 
     @classmethod
     def tasks(cls, split: str, size: int, seed: int) -> list[dict[str, Any]]:
@@ -124,6 +151,9 @@ class Environment:
         outcome.verified = True
         self.outcome = outcome
         return outcome
+
+
+Environment.reset = _with_memory(Environment.reset)  # type: ignore[method-assign]
 
 
 def tool_message(env: Environment, name: str, arguments: dict[str, Any]) -> dict[str, Any]:

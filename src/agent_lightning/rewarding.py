@@ -158,6 +158,7 @@ class RewardSuite:
                 "prompt": prompts[i] if prompts else None, "completion": completion,
                 "outcome": env.outcome.to_dict() if env is not None else None,
                 "calls": getattr(env, "calls", None) or None,
+                "retrieved": getattr(env, "retrieved", None),
                 "rewards": row, "reward": weighted_total(row, weights),
             })
         write_batch(self.trace_dir, step, records)

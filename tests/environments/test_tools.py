@@ -18,7 +18,7 @@ def tools_cls():
 def test_it_composes_the_filesystem_environment(tools_cls):
     fs_cls = ENVIRONMENTS.get("filesystem").obj
     assert issubclass(tools_cls, fs_cls)
-    assert set(tools_cls.tool_names()) == set(fs_cls.tool_names()) | {"calculator"}
+    assert set(tools_cls.tool_names()) == set(fs_cls.tool_names()) | {"calculator", "search_code"}
 
 
 def test_reference_solver_solves_every_test_task_through_the_parser(tools_cls):

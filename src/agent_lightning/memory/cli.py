@@ -1,0 +1,150 @@
+"""`memory` subcommands: index and query code memory, add, list, query and distill SOPs.
+
+    python main_agent_lightning.py memory index PATH [--store DIR]
+    python main_agent_lightning.py memory query TEXT [--store DIR] [-k N] [--json]
+    python main_agent_lightning.py memory sop add FILE | sop list [--json] | sop query TEXT [-k N] [--json]
+    python main_agent_lightning.py memory sop distill RUN_DIR [--min-successes N] [--dry-run]
+
+`--store` defaults to the config's `memory.store`; `--config` / `--set memory.KEY=VALUE` choose the embedder,
+reranker, hybrid search and candidate count. `query --json` prints a list of {path, start_line, end_line, symbol,
+score, text}. User mistakes (missing path, empty store, bad SOP file, a second writer) are one-line errors, exit 2.
+
+Not covered here: the argument parsing of the other commands (agent_lightning/cli.py wires this in).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agent_lightning.errors import UserError
+
+
+def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add `memory ...` to the top-level subparsers; `common` adds --config/--set/--plugin-dir."""
+    memory = sub.add_parser("memory", help="Code memory (tree-sitter chunks in Chroma) and SOPs.")
+    actions = memory.add_subparsers(dest="action", required=True)
+
+    def with_store(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--store", metavar="DIR", help="Memory store folder (default: the config's memory.store).")
+        common(p)
+        return p
+
+    index = with_store(actions.add_parser("index", help="Index (or update) the code under PATH."))
+    index.add_argument("path", metavar="PATH", help="A source folder or file.")
+    index.add_argument("--chunking", choices=["ast", "lines"], default="ast",
+                       help="ast: tree-sitter chunks (default); lines: fixed line windows.")
+    query = with_store(actions.add_parser("query", help="Retrieve the code chunks that best match TEXT."))
+    query.add_argument("text", metavar="TEXT")
+    query.add_argument("-k", type=int, default=3, help="Chunks to return (default 3).")
+    query.add_argument("--json", action="store_true", help="Print a JSON list.")
+    sop = actions.add_parser("sop", help="Standard operating procedures.").add_subparsers(dest="sop_action",
+                                                                                         required=True)
+    add = with_store(sop.add_parser("add", help="Add SOPs from a YAML or Markdown file."))
+    add.add_argument("file", metavar="FILE")
+    lst = with_store(sop.add_parser("list", help="List stored SOPs, most successful first."))
+    lst.add_argument("--json", action="store_true")
+    squery = with_store(sop.add_parser("query", help="SOPs that best match TEXT."))
+    squery.add_argument("text", metavar="TEXT")
+    squery.add_argument("-k", type=int, default=3)
+    squery.add_argument("--json", action="store_true")
+    distill = with_store(sop.add_parser("distill", help="Distill SOPs from a run's verified-successful traces."))
+    distill.add_argument("run_dir", metavar="RUN_DIR")
+    distill.add_argument("--min-successes", type=int, default=1, help="Keep procedures with at least N successes.")
+    distill.add_argument("--dry-run", action="store_true", help="Print them without storing.")
+
+
+def quiet() -> None:
+    """Offline, and only our own messages: like the training commands, without importing torch up front (a
+    mistake in the arguments is reported before any model library loads)."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    warnings.filterwarnings("ignore")
+    for name in ("transformers", "sentence_transformers", "chromadb", "httpx", "torch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent_lightning.config import load_config
+
+    cfg = load_config(args.config, args.overrides).memory
+    store = Path(args.store or cfg.store).expanduser()
+    if args.action == "index":
+        return _index(args, cfg, store)
+    if args.action == "query":
+        return _query(args, cfg, store)
+    return _sop(args, cfg, store)
+
+
+def _index(args: argparse.Namespace, cfg: Any, store_dir: Path) -> int:
+    from agent_lightning.memory.store import CodeStore
+
+    store = CodeStore(store_dir, cfg.embedder, cfg.max_tokens, chunking=args.chunking)
+    report = store.index(args.path)
+    print(f"memory index {store_dir}: {report.line()}")
+    return 0
+
+
+def _query(args: argparse.Namespace, cfg: Any, store_dir: Path) -> int:
+    from agent_lightning.memory.reranker import Reranker
+    from agent_lightning.memory.retriever import Retriever, format_hits
+    from agent_lightning.memory.store import CodeStore
+
+    if args.k < 1:
+        raise UserError(f"-k {args.k}: expected a number of chunks >= 1.")
+    store = CodeStore(store_dir, cfg.embedder, cfg.max_tokens)
+    if store.count() == 0:
+        raise UserError(f"memory store {store_dir} holds no code; run `memory index PATH --store {store_dir}` first.")
+    retriever = Retriever(store, max(cfg.candidates, args.k), args.k, Reranker(cfg.reranker) if cfg.reranker else None,
+                          cfg.hybrid)
+    hits = retriever.search(args.text)
+    print(json.dumps([h.to_dict() for h in hits], indent=2) if args.json else format_hits(hits))
+    return 0
+
+
+def _sop(args: argparse.Namespace, cfg: Any, store_dir: Path) -> int:
+    from agent_lightning.memory.sop import SopStore, distill, load_sop_file
+
+    sops = SopStore(store_dir, cfg.embedder, cfg.max_tokens)
+    if args.sop_action == "add":
+        added = sops.add(load_sop_file(args.file))
+        print(f"added {len(added)} SOP(s) to {store_dir}: " + ", ".join(s.name for s in added))
+    elif args.sop_action == "list":
+        items = sops.list()
+        if args.json:
+            print(json.dumps([_sop_dict(s) for s in items], indent=2))
+        else:
+            for s in items:
+                print(f"{s.successes:4d}/{s.uses:<4d} {s.name}: {s.applicability}")
+            if not items:
+                print(f"no SOPs in {store_dir}; add some with `memory sop add FILE`.")
+    elif args.sop_action == "query":
+        found = sops.query(args.text, args.k)
+        if args.json:
+            print(json.dumps([{**_sop_dict(s), "score": round(score, 4)} for s, score in found], indent=2))
+        else:
+            print("\n\n".join(f"[{i}] ({score:.2f}) {s.to_text()}" for i, (s, score) in enumerate(found, start=1))
+                  or f"no SOPs in {store_dir}.")
+    else:
+        found = distill(args.run_dir, args.min_successes)
+        stored = found if args.dry_run else sops.add(found)
+        for s in stored:
+            print(f"{s.successes:4d}/{s.uses:<4d} {s.name}\n" + "\n".join(f"       {i}. {st}" for i, st in
+                                                                       enumerate(s.steps, start=1)))
+        print(f"{len(stored)} SOP(s) distilled from {args.run_dir}" + (" (not stored: --dry-run)" if args.dry_run
+                                                                      else f" into {store_dir}"))
+    return 0
+
+
+def _sop_dict(sop: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {"id": sop.id, **asdict(sop)}

@@ -1,0 +1,67 @@
+"""Cross-encoder reranking of retrieved chunks, with an honest fallback when no cross-encoder can be loaded.
+
+    from agent_lightning.memory.reranker import Reranker
+    hits = Reranker("cross-encoder/ms-marco-MiniLM-L-6-v2").rerank("parse a tool call", hits)
+
+Any sentence-transformers `CrossEncoder` folder, or hub id already in the local Hugging Face cache, works
+(`memory.reranker`; nothing is downloaded at run time: fetch a model beforehand). Hub downloads are not possible here and no PyPI package carries a cross-encoder, so the default usually cannot load: the reranker
+then says so once per process (a warning naming the model and the fix) and returns the hits in their embedding
+order. `available` tells callers (and benchmarks) which path ran.
+
+Not covered here: training a cross-encoder; the tests build a tiny one locally to exercise this path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+_WARNED: set[str] = set()
+
+
+class Reranker:
+    """A CrossEncoder loaded on first use; `available` is False (and said once) when it cannot be loaded."""
+
+    def __init__(self, model: str | None = DEFAULT_RERANKER, max_length: int = 512, batch_size: int = 32):
+        self.name = model or ""
+        self.max_length, self.batch_size = max_length, batch_size
+        self._model: Any = None
+        self._failed = not self.name
+
+    @property
+    def available(self) -> bool:
+        if self._model is None and not self._failed:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            try:
+                from sentence_transformers import CrossEncoder
+
+                self._model = CrossEncoder(self.name, device="cpu", max_length=self.max_length, local_files_only=True)
+            except Exception as exc:  # noqa: BLE001 - unavailable offline is the common case, not a bug
+                self._failed = True
+                if self.name not in _WARNED:
+                    _WARNED.add(self.name)
+                    log.warning("reranker '%s' is not available here (%s); keeping the embedding order. Set "
+                                "memory.reranker to a local CrossEncoder folder, or to '' to skip reranking.",
+                                self.name, type(exc).__name__)
+        return self._model is not None
+
+    def scores(self, query: str, texts: list[str]) -> list[float]:
+        raw = self._model.predict([(query, t) for t in texts], batch_size=self.batch_size, show_progress_bar=False)
+        values = [float(v) if not hasattr(v, "__len__") else float(v[-1]) for v in raw]
+        if any(v < 0.0 or v > 1.0 for v in values):  # logits: squash for display, order unchanged
+            values = [1.0 / (1.0 + math.exp(-v)) for v in values]
+        return values
+
+    def rerank(self, query: str, hits: list[Any]) -> list[Any]:
+        """Hits sorted by cross-encoder score (their `score` becomes it), or unchanged when unavailable."""
+        if not hits or not self.available:
+            return hits
+        for hit, score in zip(hits, self.scores(query, [h.text for h in hits])):
+            hit.scores["rerank"] = score
+            hit.score = score
+        return sorted(hits, key=lambda h: -h.score)

