@@ -61,6 +61,11 @@ class PolicySection:
     chat_template: str | None = _f(
         None, "A Jinja chat template file to use instead of the tokenizer's own (name in chat/templates or a path)."
     )
+    tool_prompt: str = _f(
+        "full", "How a ChatML policy's prompt lists the tools: 'full' (JSON schemas, TRL's qwen2_5 template: what Qwen "
+        "models know) or 'compact' (one line per tool, about a third of the prompt tokens: faster for a model that "
+        "learns the format in SFT). Mistral v0.3 has one tool format.",
+    )
     cache_dir: str | None = _f(
         None, "Where converted models are cached (default: $AGENT_LIGHTNING_CACHE or ~/.cache/agent_lightning)."
     )

@@ -126,7 +126,7 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     if env_cls.tool_names():
         from agent_lightning.chat.tool_format import prepare_for_tools
 
-        prepare_for_tools(tokenizer)
+        prepare_for_tools(tokenizer, cfg.policy.tool_prompt)
     system = cfg.env.system_prompt if cfg.env.system_prompt is not None else env_cls.system_prompt
     started = time.time()
     rows = []

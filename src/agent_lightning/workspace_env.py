@@ -38,7 +38,10 @@ class WorkspaceEnvironment(Environment):
 
     def __del__(self) -> None:
         if getattr(self, "workspace", None) is not None:
-            self.workspace.close()
+            try:
+                self.workspace.close()
+            except ImportError:  # interpreter shutdown: the sandbox's atexit hook removes every workspace anyway
+                pass
 
     @property
     def ws(self) -> Workspace:

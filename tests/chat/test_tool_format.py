@@ -137,6 +137,40 @@ def test_tool_suffix_is_what_follows_the_generated_eos(tok):
     assert prompt + generated + suffix == fresh
 
 
+def test_compact_chatml_renders_the_same_turns_with_a_third_of_the_prompt(smol_tok):
+    """policy.tool_prompt=compact: one line per tool; calls, results and the generated ids are as in qwen2_5."""
+    import copy as _copy
+
+    from trl import GRPOTrainer
+    from trl.chat_template_utils import is_chat_template_prefix_preserving
+
+    full = _copy.deepcopy(smol_tok)
+    compact = _copy.deepcopy(smol_tok)
+    assert prepare_for_tools(compact, "compact") == "chatml"
+    assert compact.chat_template == load_template("chatml_compact_tools")
+    assert is_chat_template_prefix_preserving(compact)
+    text = compact.apply_chat_template(PROMPT, tools=[write_note], add_generation_prompt=True, tokenize=False)
+    assert "- write_note(name, text): Store a note." in text and '"parameters"' not in text
+    assert len(render(compact, PROMPT, tools=[write_note], add_generation_prompt=True)) < \
+        len(render(full, PROMPT, tools=[write_note], add_generation_prompt=True)) * 0.7
+    assistant = {"role": "assistant", "content": "", "tool_calls": [CALL]}
+    assert completion_ids(compact, assistant)[1] == completion_ids(full, assistant)[1]  # what the policy writes
+    out = compact.apply_chat_template(PROMPT + [assistant], tools=[write_note], return_dict=True,
+                                      return_assistant_tokens_mask=True)
+    masked = [i for i, m in zip(out["input_ids"], out["assistant_masks"]) if m]
+    assert compact.decode(masked) == "\n<tool_call>\n" + json.dumps(
+        {"name": "write_note", "arguments": {"name": "a", "text": "hi"}}) + "\n</tool_call><|im_end|>\n"
+    result = {"role": "tool", "name": "write_note", "content": "saved a"}
+    fake = SimpleNamespace(processing_class=compact, _tokenizer=compact, chat_template=None, chat_template_kwargs={},
+                           _is_vlm=False)
+    suffix = GRPOTrainer._get_tool_suffix_ids(fake, [result])
+    prompt, generated = completion_ids(compact, assistant)
+    assert prompt + generated + suffix == render(compact, PROMPT + [assistant, result], tools=[write_note],
+                                                 add_generation_prompt=True)
+    with pytest.raises(UserError, match="policy.tool_prompt"):
+        prepare_for_tools(compact, "tiny")
+
+
 # ------------------------------------------------------------------------------------------ Mistral vs mistral-common
 
 

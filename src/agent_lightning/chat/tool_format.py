@@ -1,12 +1,17 @@
 """Tool-call format of a policy: the chat template TRL renders tools with, and the parser it reads calls back with.
 
     fmt = prepare_for_tools(tokenizer)      # "chatml" or "mistral_v3"; then hand the tokenizer to GRPOTrainer
+    prepare_for_tools(tokenizer, "compact")  # ChatML with one line per tool (policy.tool_prompt)
 
 TRL's tool loop (`GRPOTrainer(environment_factory=...)`) needs three things from the tokenizer, all set here:
   - a chat template that renders tools, tool calls and tool results, and is prefix-preserving (TRL slices the tokens
     of a tool result out of two renders and appends them to the generated ids):
       chatml      TRL's own `trl/chat_templates/qwen2_5.jinja` (read from the installed trl), for any tokenizer with
                   `<|im_start|>`/`<|im_end|>` (SmolLM2, Qwen): `<tool_call>\\n{json}\\n</tool_call>`.
+      chatml, compact  our `chat/templates/chatml_compact_tools.jinja`: the same turns, calls and results, but the
+                  tools listed one per line ("- write_file(path, content): ...") instead of as full JSON schemas:
+                  about a third of the prompt tokens. For models not already trained on qwen2_5's tool prompt
+                  (SmolLM2 learns the format in SFT); a Qwen model keeps the format it knows with "full".
       mistral_v3  our `chat/templates/mistral_v3_tools.jinja`, for tokenizers with Mistral v0.3's control tokens:
                   token-identical to mistral-common's v3 encoder ([AVAILABLE_TOOLS], [TOOL_CALLS], [TOOL_RESULTS]),
                   with {% generation %} markers (SFT's assistant-only loss uses it as is).
@@ -52,6 +57,7 @@ MISTRAL_V3_TOKENS = ("[INST]", "[/INST]", "[TOOL_CALLS]", "[AVAILABLE_TOOLS]", "
                      "[TOOL_RESULTS]", "[/TOOL_RESULTS]")
 CHATML_TOKENS = ("<|im_start|>", "<|im_end|>")
 END_OF_TURN = ("<|im_end|>", "<|endoftext|>")  # besides the tokenizer's eos
+TOOL_PROMPTS = ("full", "compact")
 KEEP_SPECIAL = {"mistral_v3": ("[TOOL_CALLS]",), "chatml": ()}  # special tokens the segmenter needs to see
 
 # transformers (>= 5.13) response template for our Mistral v0.3 rendering; used only when our parser is not bound.
@@ -90,10 +96,13 @@ def detect_format(tokenizer: Any) -> str | None:
     return None
 
 
-def prepare_for_tools(tokenizer: Any) -> str:
+def prepare_for_tools(tokenizer: Any, tool_prompt: str = "full") -> str:
     """Set the tool chat template, response template and tolerant parser on `tokenizer`; return the format name.
 
-    Idempotent. Raises UserError when the tokenizer belongs to no known tool format."""
+    `tool_prompt` "compact" lists ChatML tools one per line, "full" prints their JSON schemas (Mistral v0.3's tool
+    block is fixed by its control tokens: both give it). Idempotent. Raises UserError when the tokenizer belongs to no known tool format."""
+    if tool_prompt not in TOOL_PROMPTS:
+        raise UserError(f"policy.tool_prompt: '{tool_prompt}' is not one of {', '.join(TOOL_PROMPTS)}.")
     fmt = detect_format(tokenizer)
     if fmt is None:
         raise UserError(
@@ -109,6 +118,8 @@ def prepare_for_tools(tokenizer: Any) -> str:
 
         tokenizer.chat_template = chatml_template()
         add_response_schema(tokenizer)  # TRL's own response template for its qwen2_5 template
+        if tool_prompt == "compact":  # same assistant turns as qwen2_5, so the response template just set still applies
+            tokenizer.chat_template = load_template("chatml_compact_tools")
         if tokenizer.eos_token != "<|im_end|>":
             log.warning("ChatML tokenizer with eos %r, not <|im_end|>: TRL ends turns and slices tool results at eos; "
                         "set tokenizer.eos_token = '<|im_end|>' for tool training.", tokenizer.eos_token)

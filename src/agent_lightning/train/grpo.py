@@ -103,7 +103,7 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
     if has_tools:
         from agent_lightning.chat.tool_format import prepare_for_tools
 
-        log.info("tool format: %s", prepare_for_tools(tokenizer))
+        log.info("tool format: %s", prepare_for_tools(tokenizer, cfg.policy.tool_prompt))
         if cfg.grpo.max_completion_length < TOOL_COMPLETION_TOKENS:
             log.warning("grpo.max_completion_length=%d is short for a tool episode (it counts every turn, call and "
                         "tool result; TRL drops results that do not fit): try --set grpo.max_completion_length=%d",

@@ -94,7 +94,7 @@ def build_sft_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, en
     if with_tools:
         from agent_lightning.chat.tool_format import prepare_for_tools
 
-        log.info("tool format: %s", prepare_for_tools(tokenizer))
+        log.info("tool format: %s", prepare_for_tools(tokenizer, cfg.policy.tool_prompt))
     log.info("SFT on %d examples (%d held out)", len(train), len(held_out))
     trainer = SFTTrainer(
         model=model,
