@@ -31,3 +31,20 @@ def build_tiny_cross_encoder(out_dir: str | Path, seed: int = 0) -> Path:
     BertForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def build_cross_encoder_from_embedder(out_dir: str | Path) -> Path:
+    """A cross-encoder with the architecture and size of ms-marco-MiniLM-L-6-v2 (6 layers, 384 wide): MiniLM's
+    encoder from the packaged embedder under a random 1-label head. For timing reranking only: its scores mean
+    nothing."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from agent_lightning.memory.embedder import resolve_model
+
+    out = Path(out_dir)
+    if (out / "config.json").exists():
+        return out
+    source = resolve_model(None)
+    AutoModelForSequenceClassification.from_pretrained(source, num_labels=1).save_pretrained(out)
+    AutoTokenizer.from_pretrained(source).save_pretrained(out)
+    return out
