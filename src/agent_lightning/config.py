@@ -110,8 +110,13 @@ class GRPOSection:
     warmup_steps: float = _f(0, "Linear LR warm-up: a number of steps, or a fraction of max_steps when below 1.")
     lr_scheduler_type: str = _f("constant", "HF scheduler name: constant, linear, cosine, ...")
     gradient_checkpointing: bool = _f(False, "Trade compute for memory (worth it on GPU for 7B; slower on CPU).")
-    use_vllm: bool = _f(False, "Generate with vLLM (GPU only; `pip install vllm`).")
-    vllm_mode: str = _f("colocate", "'colocate' (same GPU) or 'server' (trl vllm-serve).")
+    use_vllm: bool = _f(False, "Generate with vLLM (GPU only; `pip install vllm`): the fast generation path on GPUs.")
+    vllm_mode: str = _f("colocate", "'colocate' (vLLM inside each training process, sharing its GPU) or 'server' "
+                                    "(a separate `trl vllm-serve` process on GPUs of its own).")
+    vllm_gpu_memory_utilization: float = _f(0.3, "colocate: share of each GPU's memory vLLM reserves (0 < x < 1).")
+    vllm_tensor_parallel_size: int = _f(1, "colocate: GPUs one vLLM engine spans (must divide the process count).")
+    vllm_server_base_url: str | None = _f(None, "server: the vllm-serve URL, e.g. http://10.0.0.5:8000 "
+                                                "(default: http://localhost:8000).")
     report_to: list[str] = _f(["tensorboard"], "Loggers: tensorboard, wandb, none.")
     save_steps: int = _f(20, "Save a resumable checkpoint every N steps.")
     save_total_limit: int = _f(2, "Checkpoints to keep.")

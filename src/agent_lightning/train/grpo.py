@@ -63,8 +63,6 @@ def grpo_args(cfg: Config, run_dir: Path) -> Any:
             f"grpo.per_device_batch_size x grpo.gradient_accumulation_steps ({generation_batch}) must be a multiple "
             f"of grpo.num_generations ({g.num_generations}): each step samples whole groups."
         )
-    if g.use_vllm and importlib.util.find_spec("vllm") is None:
-        raise UserError("grpo.use_vllm=true needs vLLM on a GPU machine: `pip install vllm`, or set grpo.use_vllm=false.")
     return GRPOConfig(
         **common_args(cfg, run_dir),
         max_steps=g.max_steps,
@@ -81,14 +79,43 @@ def grpo_args(cfg: Config, run_dir: Path) -> Any:
         warmup_steps=g.warmup_steps,
         lr_scheduler_type=g.lr_scheduler_type,
         gradient_checkpointing=g.gradient_checkpointing,
-        use_vllm=g.use_vllm,
-        vllm_mode=g.vllm_mode,
+        **vllm_args(g),
         logging_steps=g.logging_steps,
         save_strategy="steps",
         save_steps=g.save_steps,
         save_total_limit=g.save_total_limit,
         max_tool_calling_iterations=cfg.env.max_turns,
     )
+
+
+def vllm_args(g: Any) -> dict[str, Any]:
+    """GRPOConfig's vLLM settings from `cfg.grpo`, checked: a mode TRL knows, sane sizes, and, when vLLM is on,
+    vLLM installed and a CUDA GPU to run it."""
+    if g.vllm_mode not in ("colocate", "server"):
+        raise UserError(f"grpo.vllm_mode: '{g.vllm_mode}' is not 'colocate' or 'server'.")
+    if not 0 < g.vllm_gpu_memory_utilization < 1:
+        raise UserError(f"grpo.vllm_gpu_memory_utilization: expected a share between 0 and 1, got "
+                        f"{g.vllm_gpu_memory_utilization}.")
+    if g.vllm_tensor_parallel_size < 1:
+        raise UserError(f"grpo.vllm_tensor_parallel_size: expected >= 1, got {g.vllm_tensor_parallel_size}.")
+    if g.vllm_server_base_url is not None and g.vllm_mode != "server":
+        raise UserError("grpo.vllm_server_base_url is only used with grpo.vllm_mode=server; set that, or drop the URL.")
+    if g.vllm_server_base_url is not None and not g.vllm_server_base_url.startswith(("http://", "https://")):
+        raise UserError(f"grpo.vllm_server_base_url: '{g.vllm_server_base_url}' is not an http(s):// URL.")
+    if g.use_vllm and importlib.util.find_spec("vllm") is None:
+        raise UserError("grpo.use_vllm=true needs vLLM on a GPU machine: `pip install vllm`, or set grpo.use_vllm=false.")
+    if g.use_vllm and g.vllm_mode == "colocate":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("grpo.use_vllm=true with vllm_mode=colocate needs a CUDA GPU in this process; "
+                            "set grpo.use_vllm=false on CPU.")
+    out: dict[str, Any] = {"use_vllm": g.use_vllm, "vllm_mode": g.vllm_mode,
+                           "vllm_gpu_memory_utilization": g.vllm_gpu_memory_utilization,
+                           "vllm_tensor_parallel_size": g.vllm_tensor_parallel_size}
+    if g.vllm_server_base_url is not None:
+        out["vllm_server_base_url"] = g.vllm_server_base_url
+    return out
 
 
 def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, env_cls: type, suite: RewardSuite,
