@@ -6,7 +6,8 @@
 Any sentence-transformers `CrossEncoder` folder, or hub id already in the local Hugging Face cache, works
 (`memory.reranker`; nothing is downloaded at run time: fetch a model beforehand). Hub downloads are not possible here and no PyPI package carries a cross-encoder, so the default usually cannot load: the reranker
 then says so once per process (a warning naming the model and the fix) and returns the hits in their embedding
-order. `available` tells callers (and benchmarks) which path ran.
+order. `available` tells callers (and benchmarks) which path ran. Pairs are cut at 256 word pieces (a chunk is
+sized for a 256-piece embedder window; longer pairs cost time, not accuracy, here).
 
 Not covered here: training a cross-encoder; the tests build a tiny one locally to exercise this path.
 """
@@ -27,7 +28,7 @@ _WARNED: set[str] = set()
 class Reranker:
     """A CrossEncoder loaded on first use; `available` is False (and said once) when it cannot be loaded."""
 
-    def __init__(self, model: str | None = DEFAULT_RERANKER, max_length: int = 512, batch_size: int = 32):
+    def __init__(self, model: str | None = DEFAULT_RERANKER, max_length: int = 256, batch_size: int = 32):
         self.name = model or ""
         self.max_length, self.batch_size = max_length, batch_size
         self._model: Any = None
@@ -40,7 +41,10 @@ class Reranker:
             try:
                 from sentence_transformers import CrossEncoder
 
-                self._model = CrossEncoder(self.name, device="cpu", max_length=self.max_length, local_files_only=True)
+                from agent_lightning.memory.embedder import _device
+
+                self._model = CrossEncoder(self.name, device=_device(), max_length=self.max_length,
+                                           local_files_only=True)
             except Exception as exc:  # noqa: BLE001 - unavailable offline is the common case, not a bug
                 self._failed = True
                 if self.name not in _WARNED:

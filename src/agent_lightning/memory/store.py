@@ -216,6 +216,7 @@ class CodeStore:
                 continue
             if len(data) > MAX_FILE_BYTES or b"\0" in data[:8192]:
                 report.skipped += 1
+                seen.discard(key)  # indexed before, too large or binary now: its chunks go below
                 continue
             digest = hashlib.sha1(data).hexdigest()
             entry = files.get(key)
