@@ -50,6 +50,9 @@ def test_a_second_writer_gets_a_clear_error(corpus, tmp_path):
 def test_user_mistakes_are_user_errors(tmp_path, store):
     with pytest.raises(UserError, match="does not exist"):
         CodeStore(tmp_path / "s").index(tmp_path / "nope")
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(UserError, match="exists and is not a folder"):
+        CodeStore(tmp_path / "taken").index(tmp_path)
     with pytest.raises(UserError, match="memory.chunking"):
         CodeStore(tmp_path / "s", chunking="words")
     other = CodeStore(store.dir, embedder="some/other-model")

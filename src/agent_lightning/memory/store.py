@@ -85,12 +85,22 @@ class IndexReport:
                 f"written, {self.total_chunks} in the store, {self.seconds:.1f} s")
 
 
+def ensure_store_dir(store_dir: Path) -> None:
+    """Create the store folder, or raise UserError when the path is taken by something else."""
+    try:
+        store_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"memory store {store_dir}: exists and is not a folder; give another --store.") from None
+    except PermissionError:
+        raise UserError(f"memory store {store_dir}: permission denied; give a folder you can write.") from None
+
+
 def chroma_client(store_dir: Path) -> Any:
     """A PersistentClient on `store_dir/chroma` with telemetry off."""
     import chromadb
     from chromadb.config import Settings
 
-    store_dir.mkdir(parents=True, exist_ok=True)
+    ensure_store_dir(store_dir)
     return chromadb.PersistentClient(path=str(store_dir / "chroma"), settings=Settings(anonymized_telemetry=False))
 
 
@@ -99,7 +109,7 @@ def writer_lock(store_dir: Path) -> Iterator[None]:
     """Hold the store's single-writer lock, or raise UserError naming the process that holds it."""
     from filelock import FileLock, Timeout
 
-    store_dir.mkdir(parents=True, exist_ok=True)
+    ensure_store_dir(store_dir)
     lock = FileLock(str(store_dir / "write.lock"), timeout=0)
     owner = store_dir / "write.owner"
     try:
