@@ -1,13 +1,14 @@
 """Two real training processes under `accelerate launch` (DDP over gloo on CPU), on the tiny Mistral.
 
-    pytest tests/test_distributed.py        (~50 s on 2 cores)
+    pytest tests/test_distributed.py        (~50 s + ~30 s for ZeRO-3 on 2 cores)
 
 What it checks: one run directory written by the main process only (config, metrics once per step, adapter,
 plot, summary), metrics gathered over both processes, each process tracing its own share of each batch in a
 tool environment, and no sandbox workspaces or uid locks left behind. `accelerate launch --cpu` starts a single
 process, so the shipped DDP recipe (configs/accelerate/ddp.yaml) is what launches the two: without GPUs its
-processes train on the CPU over gloo. Not covered: NCCL, DeepSpeed engines (no GPU here; their configs are
-checked in test_accelerate_configs.py).
+processes train on the CPU over gloo. The ZeRO-3 recipe runs for real too (DeepSpeed's CPU backend).
+Not covered: NCCL and GPU kernels, ZeRO offload (no GPU here; its config is checked in
+test_accelerate_configs.py).
 """
 
 import json
@@ -93,3 +94,21 @@ def test_each_process_has_its_own_sandbox_root(tmp_path):
         roots.append(os.path.basename(out))
     assert roots[0].startswith("agent-lightning-ws-rank0-") and roots[1].startswith("agent-lightning-ws-rank1-")
     assert list(tmp_path.iterdir()) == []  # removed when each process exited
+
+
+def test_deepspeed_zero3_shards_and_saves_the_whole_adapter(tmp_path):
+    """The ZeRO-3 recipe for real (DeepSpeed on CPU, 2 processes): every process joins the adapter save (ZeRO-3
+    gathers the shards), the main one writes it whole, and the end-of-stage evaluation is skipped with a hint."""
+    from safetensors.torch import load_file
+
+    run_dir = tmp_path / "zero3"
+    result = accelerate_launch(
+        "--config_file", "configs/accelerate/zero3.yaml", "--num_processes", "2",
+        "main_agent_lightning.py", "--algo", "grpo", "--config", "configs/tiny.yaml", "--max-steps", "2",
+        "--output-dir", str(run_dir), tmp_dir=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "eval.at_end skipped: DeepSpeed ZeRO-3" in result.stdout + result.stderr
+    weights = load_file(str(run_dir / "adapter" / "adapter_model.safetensors"))
+    assert sum(w.numel() for w in weights.values()) == 16384  # all of LoRA r=8 on 7 x 2 layers, not shards
+    assert [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert (run_dir / "checkpoint-2" / "global_step2").is_dir()  # a DeepSpeed checkpoint, resumable
