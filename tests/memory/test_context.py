@@ -1,12 +1,13 @@
 """Memory in rollouts at the environment level: prompt injection at reset(), `retrieved`, the search_code tool."""
 
+import json
+
 import pytest
 
-from agent_lightning.config import MemorySection
+from agent_lightning.config import REPO_ROOT, MemorySection
 from agent_lightning.env import ToolError
 from agent_lightning.memory.context import MEMORY_MARKER, configure
 from agent_lightning.memory.sop import SopStore, load_sop_file
-from agent_lightning.config import REPO_ROOT
 from agent_lightning.registry import ENVIRONMENTS, discover
 
 
@@ -33,7 +34,8 @@ def test_reset_injects_code_and_sops_and_records_them(tools_env, memory):
     assert len(env.retrieved["code"]) == 2 and env.retrieved["sops"][0]["name"].startswith("Sum the numbers")
     for hit in env.retrieved["code"]:
         assert f"{hit['path']}:{hit['start_line']}-{hit['end_line']}" in text
-    assert env.ws.read_file(next(iter(__import__("json").loads(task["files"])))) is not None  # the workspace still built
+    first_file = next(iter(json.loads(task["files"])))
+    assert env.ws.read_file(first_file) == json.loads(task["files"])[first_file]  # the workspace is still built
 
 
 def test_search_code_tool_returns_cited_chunks(tools_env, memory):

@@ -97,4 +97,6 @@ def test_abstraction_keeps_repeated_values_as_one_placeholder():
 def test_distill_without_traces_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no traces/step-"):
         distill(tmp_path)
-    json.dumps  # noqa: B018
+    (tmp_path / "traces").mkdir()
+    (tmp_path / "traces" / "step-00001.jsonl").write_text("not json\n" + json.dumps(_record("t", "p", [], True)) + "\n")
+    assert distill(tmp_path) == []  # unreadable lines and rollouts without tool calls are skipped
