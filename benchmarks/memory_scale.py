@@ -9,7 +9,7 @@ Before indexing, every file is chunked (no embedding) to count the chunks of the
 sampled run also reports what the full run would take at the measured rate.
 
 Measured, in one process, with the shipped defaults (tree-sitter chunks, all-MiniLM-L6-v2 embeddings read up to
-256 word pieces, Chroma in cosine space):
+256 word pieces unless `--max-tokens`, Chroma in cosine space):
   1. index time of the files (from an empty store): files, chunks, files/s, chunks/s. Target: whole stdlib <= 10 min.
   2. re-index with nothing changed (hash check of every file, nothing embedded). Target: <= 20 s.
   3. query latency, p50/p95 over `--queries` queries (`--rerank-queries` of them with reranking) (first lines of docstrings of stdlib functions, embedded
@@ -51,6 +51,8 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--rerank-queries", type=int, default=20, help="Queries timed with reranking.")
     parser.add_argument("--store", help="Store folder (default: a fresh temporary one).")
+    parser.add_argument("--max-tokens", type=int, default=256,
+                        help="Word pieces of each chunk the embedder reads (memory.max_tokens; default 256).")
     args = parser.parse_args()
     import transformers
 
@@ -63,7 +65,7 @@ def main() -> int:
     from agent_lightning.memory.tiny_models import build_cross_encoder_from_embedder
 
     print(f"reproduce: {COMMAND}" + (f" --sample {args.sample}" if args.sample else "") +
-          f" --queries {args.queries} --rerank-queries {args.rerank_queries}")
+          f" --queries {args.queries} --rerank-queries {args.rerank_queries} --max-tokens {args.max_tokens}")
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     files = list(iter_files(stdlib))
     import hashlib
@@ -95,7 +97,7 @@ def main() -> int:
             target = corpus / f.relative_to(stdlib)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(f.read_bytes())
-    store = CodeStore(work / "store")
+    store = CodeStore(work / "store", max_tokens=args.max_tokens)
     store.embedder.model  # load outside the timings
     report = store.index(corpus)
     print(f"index: {report.line()}")
