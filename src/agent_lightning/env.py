@@ -76,11 +76,11 @@ def _with_memory(reset: Any) -> Any:
     """Wrap a subclass's reset so the outermost call appends retrieved memory (memory/context.py) to its result."""
 
     @functools.wraps(reset)
-    def wrapped(self: Environment, **task: Any) -> str | None:
+    def wrapped(self: Environment, *args: Any, **task: Any) -> str | None:
         outer = not getattr(self, "_in_reset", False)
         self._in_reset = True
         try:
-            observation = reset(self, **task)
+            observation = reset(self, *args, **task)
         finally:
             if outer:
                 self._in_reset = False
