@@ -27,6 +27,14 @@ def test_reindex_is_incremental_and_idempotent(corpus, tmp_path):
     assert (again.indexed, again.unchanged, again.chunks_written) == (0, 4, 0)
     assert again.total_chunks == first.total_chunks
     old_ids = {i for i, m in zip(*s.all_chunks()[::2]) if m["path"] == "pkg/mathy.py"}
+    tools = (root / "pkg" / "tools.py").read_text()
+    (root / "pkg" / "tools.py").write_text(tools.replace('"""Sum of all counts."""', '"""Sum of all counts."""\n'
+                                                           '        # every unit counts\n'))
+    edited = s.index(root, progress=False)
+    assert (edited.indexed, edited.chunks_embedded) == (1, 1) and edited.chunks_written > 1  # only the edited chunk
+    assert edited.total_chunks == first.total_chunks
+    top = s.dense("add units of an item", k=1)[0]
+    assert top.symbol == "Inventory" and "every unit counts" in top.text
     (root / "pkg" / "mathy.py").write_text("def cube(x):\n    \"\"\"x to the third.\"\"\"\n    return x ** 3\n")
     changed = s.index(root, progress=False)
     assert (changed.indexed, changed.unchanged) == (1, 3)

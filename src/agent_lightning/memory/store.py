@@ -10,7 +10,9 @@ Layout of a store folder: `chroma/` (Chroma PersistentClient, collection `code` 
 `manifest.json` (per indexed file: content hash, chunk count, state) and `write.lock`.
 
 Indexing is incremental and idempotent. A file whose content hash matches the manifest is skipped; a changed file
-loses its old chunks and gets new ones; a file gone from disk loses its chunks. Chunk ids are deterministic
+loses its old chunks and gets new ones, and only chunks whose embedding text is new are embedded (the others keep
+their vectors, found by a hash of that text: an edit to one function re-embeds that function, even when the lines
+below it moved); a file gone from disk loses its chunks. Chunk ids are deterministic
 (chunker.py), writes are upserts in batches under Chroma's max batch size, and crash safety comes from the
 manifest's order of writes: a group of files is marked `pending` (and saved) before any of its chunks are
 written, and `done` only after all of them are. A run killed at any point therefore leaves only files that are
@@ -74,6 +76,7 @@ class IndexReport:
     unchanged: int = 0
     deleted: int = 0
     chunks_written: int = 0
+    chunks_embedded: int = 0  # of those, embedded anew (a changed file's unchanged chunks keep their vectors)
     parse_errors: int = 0     # code files with syntax errors (indexed from tree-sitter's recovered tree)
     skipped: int = 0          # binary or too large
     total_chunks: int = 0
@@ -82,7 +85,7 @@ class IndexReport:
     def line(self) -> str:
         return (f"{self.files} files ({self.indexed} indexed, {self.unchanged} unchanged, {self.deleted} deleted, "
                 f"{self.skipped} skipped, {self.parse_errors} with syntax errors), {self.chunks_written} chunks "
-                f"written, {self.total_chunks} in the store, {self.seconds:.1f} s")
+                f"written ({self.chunks_embedded} embedded), {self.total_chunks} in the store, {self.seconds:.1f} s")
 
 
 def ensure_store_dir(store_dir: Path) -> None:
@@ -209,6 +212,7 @@ class CodeStore:
     def _index(self, root: Path, base: Path, progress: bool) -> IndexReport:
         started = time.perf_counter()
         report = IndexReport()
+        self._embedded = 0
         manifest = self._load_manifest()
         files = manifest["files"]
         collection = self.collection
@@ -258,6 +262,7 @@ class CodeStore:
             if group:
                 report.chunks_written += self._write_group(group, manifest, max_batch, bar)
         report.indexed = len(todo)
+        report.chunks_embedded = self._embedded
         report.total_chunks = collection.count()
         report.seconds = time.perf_counter() - started
         return report
@@ -269,21 +274,35 @@ class CodeStore:
         for key, digest, _ in group:
             files[key] = {"hash": digest, "state": "pending", "chunks": 0}
         self._save_manifest(manifest)                    # pending before any chunk of these files is written
+        known: dict[str, Any] = {}                       # embedding-text hash -> vector, from the old chunks
         for key in stale:
+            old = collection.get(where={"file": key}, include=["embeddings", "metadatas"])
+            vectors_old = old.get("embeddings")
+            if vectors_old is not None:
+                for vector, meta in zip(vectors_old, old["metadatas"]):
+                    if meta.get("etext"):
+                        known[meta["etext"]] = [float(x) for x in vector]
             collection.delete(where={"file": key})
         chunks = [(key, c) for key, _, cs in group for c in cs]
         unique = {c.id: (key, c) for key, c in chunks}    # identical chunks (same path, lines, text) collapse
         items = list(unique.values())
-        vectors = self.embedder.embed([c.embedding_text() for _, c in items]) if items else []
+        texts = [c.embedding_text() for _, c in items]
+        digests = [hashlib.sha1(t.encode("utf-8", "replace")).hexdigest()[:20] for t in texts]
+        missing = [i for i, d in enumerate(digests) if d not in known]
+        for i, vector in zip(missing, self.embedder.embed([texts[i] for i in missing])):
+            known[digests[i]] = vector
+        vectors = [known[d] for d in digests]
         for i in range(0, len(items), max_batch):
             part = items[i: i + max_batch]
             collection.upsert(ids=[c.id for _, c in part], embeddings=vectors[i: i + max_batch],
                               documents=[c.text for _, c in part],
-                              metadatas=[{**c.metadata(), "file": key} for key, c in part])
+                              metadatas=[{**c.metadata(), "file": key, "etext": d}
+                                         for (key, c), d in zip(part, digests[i: i + max_batch])])
         for key, _, cs in group:
             files[key].update(state="done", chunks=len(cs))
         self._save_manifest(manifest)
         bar.advance(len(group), len(items))
+        self._embedded += len(missing)
         return len(items)
 
     # ------------------------------------------------------------------------------------------ reading
