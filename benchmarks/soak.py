@@ -10,9 +10,11 @@ between them (target: under 10%), and what is left once the child has exited: wo
 (target: zero of each). It also reports what was still open inside the child when training returned (live
 workspaces, child processes), before interpreter exit cleaned up.
 
-Not covered: memory retrieval (runs only when the config enables a memory store), GPU memory, tool execution
-beyond what the tiny random policy attempts (it rarely emits a well-formed call; every rollout still builds,
-resets and removes its workspace).
+With `--memory`, a code store is indexed first (this project's sandbox package and the shipped SOPs) and every
+episode's reset() retrieves code chunks and SOPs into its prompt (memory.inject), so retrieval is soaked too.
+
+Not covered: GPU memory, tool execution beyond what the tiny random policy attempts (it rarely emits a
+well-formed call; every rollout still builds, resets and removes its workspace).
 """
 
 from __future__ import annotations
@@ -53,10 +55,17 @@ def child(args: argparse.Namespace) -> None:
             with open(out / "rss.jsonl", "a") as fh:
                 fh.write(json.dumps({"step": state.global_step, "rss": rss_bytes()}) + "\n")
 
+    if args.memory:
+        args.set = [f"memory.store={out / 'memory'}", "memory.inject=true", "memory.code_k=2", "memory.sop_k=1",
+                    "memory.reranker=", *args.set]
     overrides = [f"env.name={args.env}", f"grpo.max_steps={args.steps}", "grpo.save_steps=50", "eval.at_end=false",
                  f"grpo.max_completion_length={args.completion_tokens}", f"grpo.per_device_batch_size={args.batch}",
                  *args.set]
     cfg = load_config(args.config, overrides)
+    if args.memory:  # as the trainer will: make the config's memory the process's active one
+        from agent_lightning.memory.context import configure
+
+        configure(cfg.memory)
     run_training(cfg, "grpo", str(out / "run"), callbacks=[Rss()])
     base = workspace._BASE
     open_workspaces = len(os.listdir(base)) if base and os.path.isdir(base) else 0
@@ -107,6 +116,7 @@ def main() -> None:
                         help="grpo.per_device_batch_size: rollouts (and workspaces) per step; with 2, 200 steps took "
                              "about 25 minutes on 2 shared cores (the tool prompt is long)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Extra config overrides.")
+    parser.add_argument("--memory", action="store_true", help="Index a code store and inject retrieval into prompts.")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -122,6 +132,14 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--child", "--out", str(out), "--steps", str(args.steps), "--env", args.env,
                "--config", args.config, "--completion-tokens", str(args.completion_tokens), "--batch", str(args.batch),
                *[x for item in args.set for x in ("--set", item)]]
+        if args.memory:
+            cmd.append("--memory")
+            for what in (["index", str(ROOT / "src" / "agent_lightning" / "sandbox")],
+                         ["sop", "add", str(ROOT / "data" / "sops" / "sum_file.yaml")],
+                         ["sop", "add", str(ROOT / "data" / "sops" / "move_into_folder.md")]):
+                subprocess.run([sys.executable, str(ROOT / "main_agent_lightning.py"), "memory", *what,
+                                "--store", str(out / "memory")], cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+                               env={**os.environ, "TMPDIR": str(tmp)})
         started = time.time()
         proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "TMPDIR": str(tmp)}, start_new_session=True)
         rc = proc.wait()
@@ -135,8 +153,8 @@ def main() -> None:
         first, last = min(10, max(rss)), max(rss)
         growth = rss[last] / rss[first] - 1
         mib = 1 << 20
-        print(f"soak: {last} GRPO steps x {args.batch} rollouts, env {args.env}, {Path(args.config).name}, "
-              f"{wall:.0f} s wall")
+        print(f"soak: {last} GRPO steps x {args.batch} rollouts, env {args.env}, {Path(args.config).name}"
+              f"{', memory retrieval injected' if args.memory else ''}, {wall:.0f} s wall")
         print(f"RSS at step {first}: {rss[first] / mib:.0f} MiB; at step {last}: {rss[last] / mib:.0f} MiB; "
               f"growth {growth:+.1%} (target < +10%); peak {max(rss.values()) / mib:.0f} MiB")
         for step in sorted(s for s in rss if s in (1, 50, 100, 150) and s < last):
