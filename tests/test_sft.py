@@ -28,6 +28,17 @@ def test_sft_then_grpo_in_one_run_directory(chained):
     assert summary["adapter"] == str(chained / "grpo" / "adapter")
 
 
+def test_sft_grpo_reports_base_sft_and_grpo_success_with_a_chart(chained):
+    summary = json.loads((chained / "summary.json").read_text())
+    rows = summary["comparison"]
+    assert [r["policy"] for r in rows] == ["base", "after SFT", "after SFT+GRPO"]
+    assert summary["base_eval"]["adapter"] is None and summary["base_eval"]["tasks"] == rows[0]["tasks"] > 0
+    assert rows[1]["success_rate"] == summary["stages"]["sft"]["eval"]["success_rate"]
+    assert rows[2]["seconds"] == summary["stages"]["grpo"]["wall_seconds"]
+    assert (chained / "success.png").stat().st_size > 1000
+    assert json.loads((chained / "base_eval.json").read_text()) == summary["base_eval"]
+
+
 def test_grpo_starts_from_the_sft_adapter(chained):
     """The GRPO stage's first forward uses the SFT weights: its adapter differs from SFT's only by 2 GRPO steps,
     and it is far from a fresh LoRA (whose B matrices are zero)."""

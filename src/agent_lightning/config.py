@@ -153,6 +153,8 @@ class EvalSection:
     at_end: bool = _f(True, "Evaluate the trained policy on the test split at the end of each stage (summary.json).")
     limit: int = _f(64, "Test tasks evaluated at the end of a stage (0: the whole test split).")
     batch_size: int = _f(8, "Episodes generated together.")
+    baseline: bool = _f(True, "sft+grpo: also evaluate the starting policy first, for the base / SFT / SFT+GRPO table "
+                              "and bar chart (RUN_DIR/success.png).")
 
 
 @dataclass

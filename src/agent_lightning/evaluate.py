@@ -116,9 +116,12 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     from agent_lightning.rewarding import RewardSuite
     from agent_lightning.train.grpo import environment_class
 
+    from agent_lightning.memory.context import configure
+
     discover()
     env_cls = environment_class(cfg)
     suite = RewardSuite.from_config(cfg.rewards, env_cls)
+    configure(cfg.memory)  # same prompts (retrieved context) as training
     size = cfg.env.test_size if split == "test" else cfg.env.train_size
     tasks = env_cls.tasks(split, size, cfg.env.seed)[: limit or None]
     if model is None:

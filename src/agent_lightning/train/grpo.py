@@ -124,8 +124,11 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import GRPOTrainer
 
+    from agent_lightning.memory.context import configure
+
     args = grpo_args(cfg, run_dir)
     args.reward_weights = suite.weights
+    configure(cfg.memory)  # environments built by TRL read retrieved context and search_code from here
     has_tools = bool(env_cls.tool_names())
     if has_tools:
         from agent_lightning.chat.tool_format import prepare_for_tools

@@ -74,6 +74,7 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     if algo != "sft+grpo":
         train_stage(algo, cfg, run_dir, env_cls, checkpoint, callbacks)
         return run_dir
+    base = baseline_eval(cfg, run_dir, resume)
     stages = {}
     for stage in ("sft", "grpo"):
         stage_dir = run_dir / stage
@@ -88,9 +89,34 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
             train_stage(stage, cfg, stage_dir, env_cls, stage_checkpoint, callbacks)
         stages[stage] = json.loads((stage_dir / "summary.json").read_text())
     if distributed.is_main():
+        from agent_lightning.train.compare import format_table, plot_success, stage_rows
+
+        rows = stage_rows(base, stages)
+        plot = plot_success(rows, run_dir / "success.png", f"{cfg.policy.source} on {cfg.env.name}") if rows else None
         rundir.write_json(run_dir / "summary.json", {"algo": algo, "run_dir": str(run_dir), "stages": stages,
+                                                     "base_eval": base, "comparison": rows,
+                                                     "plot": str(plot) if plot else None,
                                                      "adapter": str(run_dir / "grpo" / "adapter")})
+        if rows:
+            print(format_table(rows) + (f"\nchart: {plot}" if plot else ""), flush=True)
     return run_dir
+
+
+def baseline_eval(cfg: Config, run_dir: Path, resume: bool) -> dict[str, Any] | None:
+    """Test-split report of the policy before training (RUN_DIR/base_eval.json; reused on --resume), when
+    `eval.at_end` and `eval.baseline` are on; None otherwise or on processes other than the main one."""
+    path = run_dir / "base_eval.json"
+    if not (cfg.eval.at_end and cfg.eval.baseline) or not distributed.is_main():
+        return None
+    if resume and path.is_file():
+        return json.loads(path.read_text())
+    from agent_lightning.evaluate import evaluate, format_report
+
+    report = evaluate(cfg, "test", adapter=cfg.policy.init_adapter, limit=cfg.eval.limit or None,
+                      batch_size=cfg.eval.batch_size)
+    log.info("before training:\n%s", format_report(report))
+    rundir.write_json(path, report)
+    return report
 
 
 def train_stage(stage: str, cfg: Config, run_dir: Path, env_cls: type, checkpoint: Path | None,
