@@ -78,3 +78,14 @@ def test_tool_demonstrations_train_only_on_assistant_tokens(tiny_policy, tmp_pat
     assert "[TOOL_RESULTS]" in dropped and "[INST]" in dropped and "[AVAILABLE_TOOLS]" in dropped
     assert "[TOOL_RESULTS]" not in kept and "[INST]" not in kept
     assert 0 < sum(mask) < len(mask) / 2
+
+
+def test_grpo_warm_start_runs_sft_first(tmp_path):
+    run_dir = tmp_path / "warm"
+    result = run_cli("--algo", "grpo", "--config", "configs/tiny.yaml", "--max-steps", "1", "--set",
+                     "grpo.warm_start_sft=true", "--set", "eval.at_end=false", "--output-dir", str(run_dir))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "warm-starts the policy" in result.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert set(summary["stages"]) == {"sft", "grpo"} and summary["stages"]["sft"]["steps"] == 1
+    assert (run_dir / "grpo" / "adapter" / "adapter_config.json").exists()

@@ -121,6 +121,9 @@ class GRPOSection:
     save_steps: int = _f(20, "Save a resumable checkpoint every N steps.")
     save_total_limit: int = _f(2, "Checkpoints to keep.")
     logging_steps: int = _f(1, "Log metrics every N steps.")
+    warm_start_sft: bool = _f(False, "`--algo grpo` without policy.init_adapter runs a short SFT first (the `sft` "
+                                     "section) and starts GRPO from it, as `--algo sft+grpo` does: for policies that "
+                                     "cannot yet make the environment's tool calls, where GRPO alone has no signal.")
     signal_window: int = _f(5, "Steps over which a constant / always-None reward or zero-signal batches are flagged.")
 
 
@@ -153,6 +156,8 @@ class EvalSection:
     at_end: bool = _f(True, "Evaluate the trained policy on the test split at the end of each stage (summary.json).")
     limit: int = _f(64, "Test tasks evaluated at the end of a stage (0: the whole test split).")
     batch_size: int = _f(8, "Episodes generated together.")
+    max_new_tokens: int = _f(0, "Tokens one turn may generate in evaluation (0: grpo.max_completion_length). A tool "
+                                "call rarely needs more than ~150; a policy that rambles costs this much per turn.")
     baseline: bool = _f(True, "sft+grpo: also evaluate the starting policy first, for the base / SFT / SFT+GRPO table "
                               "and bar chart (RUN_DIR/success.png).")
 

@@ -14,7 +14,7 @@ Report: success_rate, mean reward per reward function and in total (weighted), t
 tool calls), mean turns and tool calls, and the same per task tier when tasks have a `tier`. Each training stage
 runs it at its end on `eval.limit` test tasks (`eval.at_end`) and adds it to its summary.json.
 Not covered: sampling-based pass@k, and the generation-length budget counting tool results (here each turn may
-generate up to `grpo.max_completion_length` tokens).
+generate up to `eval.max_new_tokens` tokens, default `grpo.max_completion_length`).
 """
 
 from __future__ import annotations
@@ -138,8 +138,8 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     progress = _progress(len(tasks))
     for start in range(0, len(tasks), batch_size):
         chunk = tasks[start:start + batch_size]
-        envs, completions = rollout_batch(model, tokenizer, env_cls, chunk, system, cfg.grpo.max_completion_length,
-                                          cfg.env.max_turns)
+        envs, completions = rollout_batch(model, tokenizer, env_cls, chunk, system,
+                                          cfg.eval.max_new_tokens or cfg.grpo.max_completion_length, cfg.env.max_turns)
         columns = {k: [t.get(k) for t in chunk] for k in chunk[0] if k != "prompt"}
         scores = {name: fn(prompts=[[{"role": "user", "content": t["prompt"]}] for t in chunk], completions=completions,
                            completion_ids=None, environments=envs if env_cls.tool_names() else None, **columns)
@@ -148,9 +148,11 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
         for i, (task, env) in enumerate(zip(chunk, envs)):
             rows.append({"task_id": task["task_id"], "tier": task.get("tier"), "outcome": env.outcome,
                          "rewards": {n: v[i] for n, v in scores.items()}})
+        done = sum(r["outcome"].success for r in rows)
         if progress is not None:
-            done = sum(r["outcome"].success for r in rows)
             progress.update(progress.task_ids[0], completed=len(rows), stats=f"success {done}/{len(rows)}", refresh=True)
+        else:  # piped output (a log file): one line per batch instead of a bar
+            log.info("eval: %d/%d tasks, success %d, %.0f s", len(rows), len(tasks), done, time.time() - started)
     if progress is not None:
         progress.stop()
     if was_training:

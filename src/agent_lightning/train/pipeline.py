@@ -71,6 +71,11 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     if distributed.is_main():
         rundir.write_config(run_dir, cfg, algo)
     log.info("writing the run to %s", run_dir)
+    if algo == "grpo" and cfg.grpo.warm_start_sft and not cfg.policy.init_adapter:
+        log.warning("grpo.warm_start_sft: no policy.init_adapter, so a short SFT (%d steps) warm-starts the policy "
+                    "first, into %s/sft, then GRPO into %s/grpo (--set grpo.warm_start_sft=false to skip)",
+                    cfg.sft.max_steps, run_dir, run_dir)
+        algo = "sft+grpo"
     if algo != "sft+grpo":
         train_stage(algo, cfg, run_dir, env_cls, checkpoint, callbacks)
         return run_dir
