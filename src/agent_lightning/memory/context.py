@@ -93,6 +93,8 @@ class MemoryContext:
 def configure(section: Any | None) -> MemoryContext | None:
     """Make `section` (a config's `memory`) the active memory of this process; None switches memory off."""
     global _ACTIVE
+    if _ACTIVE is not None and _ACTIVE.section == section:
+        return _ACTIVE  # same settings (training, then its end-of-stage eval): keep the opened store and models
     _ACTIVE = MemoryContext(section) if section is not None else None
     return _ACTIVE
 

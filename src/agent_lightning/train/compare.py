@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+STAGE_LABELS = {"sft": "after SFT", "grpo": "after SFT+GRPO"}
+
 
 def stage_rows(base: dict[str, Any] | None, stages: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per evaluated policy: name, success_rate, tasks, tool_error_rate, seconds (stage wall time)."""
@@ -24,8 +26,7 @@ def stage_rows(base: dict[str, Any] | None, stages: dict[str, dict[str, Any]]) -
     for name, summary in stages.items():
         report = summary.get("eval")
         if report:
-            label = "after SFT" if name == "sft" else "after SFT+GRPO" if name == "grpo" else f"after {name}"
-            rows.append({"policy": label, "success_rate": report["success_rate"], "tasks": report["tasks"],
+            rows.append({"policy": STAGE_LABELS.get(name, f"after {name}"), "success_rate": report["success_rate"], "tasks": report["tasks"],
                          "tool_error_rate": report["tool_error_rate"], "seconds": summary.get("wall_seconds")})
     return rows
 
