@@ -7,11 +7,13 @@ make_dir, move, delete). Sixteen task templates in three tiers, one third of the
   3. several steps:   sort_by_extension, prefix_move, index_tree, find_word (answer), count_files (answer)
 
     rows = FilesystemEnvironment.tasks("test", 100, seed=0)
-    reference_solution(rows[0])      # {"calls": [{"name": ..., "arguments": {...}}, ...], "final": "..."}
+    reference_solution(rows[0])      # {"calls": [{"name": ..., "arguments": {...}}, ...], "turns": [1, 3], "final": "..."}
 
 Task rows: `task_id`, `prompt`, `files` (JSON {path: text}, the starting workspace, distractor files included),
 `tier`, `template`, `expected` (JSON {"tree": {path: text, "empty/folder/": ""}, "answer": "..." for questions})
-and `solution` (the reference solver's trajectory, usable as an SFT demonstration).
+and `solution` (the reference solver's trajectory, usable as an SFT demonstration: `calls` in order, `turns` the
+number of calls made together in each assistant turn, since calls that do not need each other's results go in one
+turn, at most MAX_CALLS_PER_TURN, and the `final` message).
 
 Splits: the word vocabulary is split into disjoint train and test pools by a stable hash (zlib.crc32), and every
 file name, folder name and line of content is built from its split's pool, so the splits share no name and no
@@ -517,40 +519,45 @@ def _call(name: str, **arguments: str) -> dict[str, Any]:
     return {"name": name, "arguments": arguments}
 
 
-def _explore(files: dict[str, str], folder: str) -> list[dict[str, Any]]:
-    """list_dir on `folder` and on every subfolder below it, as an agent would look before acting."""
-    subs = sorted({folder} | {f for f in folders_of(files) if f.startswith(folder + "/")})
-    return [_call("list_dir", path=sub) for sub in subs]
+def _explore(files: dict[str, str], folder: str) -> list[list[dict[str, Any]]]:
+    """list_dir on `folder` and every subfolder below it, one turn per depth: a folder is only known once its
+    parent has been listed, so an agent cannot list it earlier."""
+    subs = sorted({f for f in folders_of(files) if f.startswith(folder + "/")})
+    depth = folder.count("/")
+    levels = [[folder]] + [[s for s in subs if s.count("/") == depth + k] for k in range(1, 4)]
+    return [[_call("list_dir", path=sub) for sub in level] for level in levels if level]
 
 
-Solution = tuple[list[dict[str, Any]], str]
+MAX_CALLS_PER_TURN = 4  # longer runs of independent calls are split: one turn stays under ~200 generated tokens
+Turns = list[list[dict[str, Any]]]  # the calls of each assistant turn: calls in one turn do not need each other's results
+Solution = tuple[Turns, str]
 
 
 def _solve_create_file(p: dict[str, str], files: dict[str, str]) -> Solution:
-    return [_call("write_file", path=p["path"], content=p["text"])], f"Created {p['path']}."
+    return [[_call("write_file", path=p["path"], content=p["text"])]], f"Created {p['path']}."
 
 
 def _solve_append_line(p: dict[str, str], files: dict[str, str]) -> Solution:
     old = files[p["path"]]
     new = old + ("" if old.endswith("\n") or not old else "\n") + p["line"] + "\n"
-    return [_call("read_file", path=p["path"]), _call("write_file", path=p["path"], content=new)], \
+    return [[_call("read_file", path=p["path"])], [_call("write_file", path=p["path"], content=new)]], \
         f"Added the line to {p['path']}."
 
 
 def _solve_make_folder(p: dict[str, str], files: dict[str, str]) -> Solution:
-    return [_call("make_dir", path=p["path"])], f"Created the folder {p['path']}/."
+    return [[_call("make_dir", path=p["path"])]], f"Created the folder {p['path']}/."
 
 
 def _solve_delete_file(p: dict[str, str], files: dict[str, str]) -> Solution:
-    return [_call("delete", path=p["path"])], f"Deleted {p['path']}."
+    return [[_call("delete", path=p["path"])]], f"Deleted {p['path']}."
 
 
 def _solve_rename_file(p: dict[str, str], files: dict[str, str]) -> Solution:
-    return [_call("move", src=p["src"], dst=p["dst"])], f"Renamed {p['src']} to {p['dst']}."
+    return [[_call("move", src=p["src"], dst=p["dst"])]], f"Renamed {p['src']} to {p['dst']}."
 
 
 def _transform(p: dict[str, str], files: dict[str, str], fn: Callable[[str], str], done: str) -> Solution:
-    return [_call("read_file", path=p["src"]), _call("write_file", path=p["dst"], content=fn(files[p["src"]]))], \
+    return [[_call("read_file", path=p["src"])], [_call("write_file", path=p["dst"], content=fn(files[p["src"]]))]], \
         f"{done} {p['dst']}."
 
 
@@ -574,52 +581,48 @@ def _solve_line_count(p: dict[str, str], files: dict[str, str]) -> Solution:
 def _solve_fix_config(p: dict[str, str], files: dict[str, str]) -> Solution:
     lines = [f"{p['key']}={p['value']}" if line.split("=", 1)[0].strip() == p["key"] else line
              for line in files[p["path"]].splitlines()]
-    return [_call("read_file", path=p["path"]), _call("write_file", path=p["path"], content="\n".join(lines) + "\n")], \
+    return [[_call("read_file", path=p["path"])], [_call("write_file", path=p["path"], content="\n".join(lines) + "\n")]], \
         f"Set {p['key']} to {p['value']} in {p['path']}."
 
 
 def _solve_merge_files(p: dict[str, str], files: dict[str, str]) -> Solution:
     merged = "".join(text if text.endswith("\n") else text + "\n" for text in (files[p["first"]], files[p["second"]]))
-    calls = [_call("read_file", path=p["first"]), _call("read_file", path=p["second"]),
-             _call("write_file", path=p["dst"], content=merged)]
-    return calls, f"Wrote {p['dst']}."
+    reads = [_call("read_file", path=p["first"]), _call("read_file", path=p["second"])]
+    return [reads, [_call("write_file", path=p["dst"], content=merged)]], f"Wrote {p['dst']}."
 
 
 def _solve_sort_by_extension(p: dict[str, str], files: dict[str, str]) -> Solution:
     targets = {".txt": p["txt"], ".md": p["md"], ".csv": p["csv"]}
     here = sorted(f for f in files if f.rsplit("/", 1)[0] == p["src"])
-    calls = [_call("list_dir", path=p["src"])]
-    calls += [_call("make_dir", path=t) for t in targets.values()]
+    act = [_call("make_dir", path=t) for t in targets.values()]
     for path in here:
         ext = "." + path.rsplit(".", 1)[-1]
         if ext in targets:
-            calls.append(_call("move", src=path, dst=f"{targets[ext]}/{path.rsplit('/', 1)[-1]}"))
-    return calls, f"Sorted the files of {p['src']}/ by extension."
+            act.append(_call("move", src=path, dst=f"{targets[ext]}/{path.rsplit('/', 1)[-1]}"))
+    return [[_call("list_dir", path=p["src"])], act], f"Sorted the files of {p['src']}/ by extension."
 
 
 def _solve_prefix_move(p: dict[str, str], files: dict[str, str]) -> Solution:
-    calls = [_call("list_dir", path=p["first"]), _call("list_dir", path=p["second"]), _call("make_dir", path=p["dst"])]
+    act = [_call("make_dir", path=p["dst"])]
     for folder in (p["first"], p["second"]):
         for path in sorted(f for f in files if f.rsplit("/", 1)[0] == folder):
             name = path.rsplit("/", 1)[-1]
             if name.startswith(p["prefix"]):
-                calls.append(_call("move", src=path, dst=f"{p['dst']}/{name}"))
-    calls.append(_call("delete", path=p["first"]))
-    return calls, f"Moved the {p['prefix']} files into {p['dst']}/ and deleted {p['first']}/."
+                act.append(_call("move", src=path, dst=f"{p['dst']}/{name}"))
+    act.append(_call("delete", path=p["first"]))
+    return [[_call("list_dir", path=p["first"]), _call("list_dir", path=p["second"])], act], f"Moved the {p['prefix']} files into {p['dst']}/ and deleted {p['first']}/."
 
 
 def _solve_index_tree(p: dict[str, str], files: dict[str, str]) -> Solution:
     index = "\n".join(files_under(files, p["folder"])) + "\n"
-    return _explore(files, p["folder"]) + [_call("write_file", path=p["dst"], content=index)], f"Wrote {p['dst']}."
+    return _explore(files, p["folder"]) + [[_call("write_file", path=p["dst"], content=index)]], f"Wrote {p['dst']}."
 
 
 def _solve_find_word(p: dict[str, str], files: dict[str, str]) -> Solution:
-    calls = _explore(files, p["folder"])
-    for path in files_under(files, p["folder"]):
-        calls.append(_call("read_file", path=path))
-        if p["word"] in files[path]:
-            return calls, f"The word {p['word']} is in:\n{path}"
-    return calls, "No file contains it."
+    turns = _explore(files, p["folder"])
+    turns.append([_call("read_file", path=path) for path in files_under(files, p["folder"])])
+    found = [path for path in files_under(files, p["folder"]) if p["word"] in files[path]]
+    return turns, f"The word {p['word']} is in:\n{found[0]}" if found else "No file contains it."
 
 
 def _solve_count_files(p: dict[str, str], files: dict[str, str]) -> Solution:
@@ -635,5 +638,6 @@ SOLVERS: dict[str, Callable[[dict[str, str], dict[str, str]], Solution]] = {
 def reference_solution(task: dict[str, Any]) -> dict[str, Any]:
     """The calls and final message that solve `task`, from its prompt and starting files alone."""
     params = parse_prompt(TEMPLATES[task["template"]].prompt, task["prompt"])
-    calls, final = SOLVERS[task["template"]](params, json.loads(task["files"]))
-    return {"calls": calls, "final": final}
+    turns, final = SOLVERS[task["template"]](params, json.loads(task["files"]))
+    turns = [turn[i:i + MAX_CALLS_PER_TURN] for turn in turns for i in range(0, len(turn), MAX_CALLS_PER_TURN)]
+    return {"calls": [call for turn in turns for call in turn], "turns": [len(turn) for turn in turns], "final": final}

@@ -1,6 +1,7 @@
 """`eval`: greedy rollouts through the same tools and sandbox, and the report built from verified outcomes."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -32,29 +33,67 @@ def test_a_scripted_policy_that_calls_the_reference_solution_scores_full_marks(t
     tasks = {t["prompt"]: json.loads(t["solution"]) for t in ENVIRONMENTS.get("filesystem").obj.tasks("test", 6, 0)}
 
     class Scripted:
+        """Replays each task's reference turns (several calls in one turn where the solution groups them)."""
+
         device = "cpu"
 
         def eval(self):
             return self
 
-        def generate(self, input_ids, attention_mask, **kwargs):
+        def generate(self, input_ids, attention_mask, past_key_values=None, **kwargs):
             import torch
 
             rows = []
-            for ids in input_ids.tolist():
-                text = tokenizer.decode(ids)
+            for ids, mask in zip(input_ids.tolist(), attention_mask.tolist()):
+                text = tokenizer.decode([t for t, m in zip(ids, mask) if m])
                 prompt = next(p for p in tasks if p in text)
-                done = text.count("[TOOL_RESULTS]")
-                calls, final = tasks[prompt]["calls"], tasks[prompt]["final"]
-                reply = (f"[TOOL_CALLS] {json.dumps([calls[done]])}" if done < len(calls) else final)
+                done = text.count("[TOOL_CALLS]")  # turns played so far (a turn may carry several results)
+                solution = tasks[prompt]
+                sizes, calls = solution["turns"], solution["calls"]
+                if done < len(sizes):
+                    turn = calls[sum(sizes[:done]):sum(sizes[:done + 1])]
+                    reply = f"[TOOL_CALLS] {json.dumps(turn)}"
+                else:
+                    reply = solution["final"]
                 rows.append(ids + tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id])
             width = max(map(len, rows))
-            return torch.tensor([[tokenizer.pad_token_id] * (width - len(r)) + r for r in rows])
+            sequences = torch.tensor([r + [tokenizer.pad_token_id] * (width - len(r)) for r in rows])
+            return SimpleNamespace(sequences=sequences, past_key_values=SimpleNamespace(batch_select_indices=print))
 
     report = evaluate(cfg, "test", model=Scripted(), tokenizer=tokenizer, batch_size=3)
     assert report["tasks"] == 6 and report["success_rate"] == 1.0, report
     assert report["tool_error_rate"] == 0.0 and report["mean_tool_calls"] >= 1
     assert report["rewards"]["exact_answer"] == 1.0
+    assert report["mean_turns"] < report["mean_tool_calls"] + 1  # grouped calls: fewer turns than calls + final
+
+
+def test_cached_turns_generate_what_the_model_generates_from_the_whole_context(tiny_policy):
+    """The KV cache kept between turns (with padded blocks and finished rows dropped) must not change what the
+    policy generates: each row's reply equals greedy generation on that row's own unpadded context."""
+    import torch
+
+    from agent_lightning.evaluate import _CachedSession
+
+    model, tokenizer = tiny_policy
+    first = {0: "[INST] Create the file a.txt [/INST]", 1: "[INST] a much longer first request about many files, "
+             "folders and their contents [/INST]", 2: "[INST] hi [/INST]"}
+    second = {0: "[TOOL_RESULTS] wrote a.txt [/TOOL_RESULTS]", 2: "[TOOL_RESULTS] a longer tool result, with more "
+              "words in it than the other one [/TOOL_RESULTS]"}
+    session = _CachedSession(model, tokenizer)
+    replies = [session.generate(first, 5), session.generate(second, 5)]
+    assert set(replies[1]) == {0, 2} and session.cache.get_seq_length() == session.ids.shape[1] - 1
+
+    def encode(text):
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    for i in (0, 2):
+        context = encode(first[i]) + replies[0][i][0] + encode(second[i])
+        with torch.no_grad():
+            alone = model.generate(input_ids=torch.tensor([context]), attention_mask=torch.ones(1, len(context),
+                                   dtype=torch.long), max_new_tokens=5, do_sample=False,
+                                   pad_token_id=tokenizer.pad_token_id)
+        assert replies[1][i][0] == alone[0, len(context):].tolist()[:len(replies[1][i][0])]
+        assert len(replies[1][i][0]) == 5 or replies[1][i][1]
 
 
 def test_summary_counts_tool_errors_and_tiers():

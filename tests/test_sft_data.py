@@ -29,6 +29,33 @@ def test_filesystem_demonstrations_are_verified_replays_with_real_tool_results(e
     assert all(r and not r.startswith("{'error'") for r in results)
 
 
+def test_filesystem_demonstrations_group_independent_calls_and_only_use_what_an_agent_has_seen(envs):
+    """Calls that do not need each other's results share a turn (at most MAX_CALLS_PER_TURN), so every template
+    fits in env.max_turns; and no turn lists or reads a path the agent could not know yet: each path comes from
+    the prompt or from a tool result of an earlier turn."""
+    from environments.filesystem import MAX_CALLS_PER_TURN, TEMPLATES
+
+    tasks = envs["filesystem"].tasks("train", 3 * len(TEMPLATES), 0)
+    assert {t["template"] for t in tasks} == set(TEMPLATES)
+    grouped = 0
+    for task in tasks:
+        demo = demonstration(envs["filesystem"], task, None)
+        assert demo is not None, task["task_id"]
+        turns = [m for m in demo["messages"] if m["role"] == "assistant"]
+        assert len(turns) - 1 <= 6 and all(len(t.get("tool_calls") or []) <= MAX_CALLS_PER_TURN for t in turns)
+        grouped += any(len(t.get("tool_calls") or []) > 1 for t in turns)
+        seen = task["prompt"]
+        for message in demo["messages"][1:]:
+            if message["role"] == "tool":
+                seen += "\n" + message["content"]
+            for call in message.get("tool_calls") or []:
+                arguments = call["function"]["arguments"]
+                if call["function"]["name"] in ("list_dir", "read_file"):
+                    name = arguments["path"].rstrip("/").rsplit("/", 1)[-1]
+                    assert arguments["path"] in seen or name in seen, (task["template"], arguments["path"])
+    assert grouped >= 3 * 3  # merge_files, sort_by_extension and prefix_move always group calls
+
+
 def test_a_trajectory_that_does_not_verify_is_dropped(envs):
     task = dict(envs["filesystem"].tasks("train", 1, 0)[0])
     solution = json.loads(task["solution"])

@@ -7,8 +7,9 @@ Each task is played like a training rollout: the prompt with the environment's s
 in the policy's own tool-call format, chat/tool_format.py), greedy generation, the policy's tool calls parsed by
 the same tolerant parser and executed by the same wrapped tools in a fresh workspace, tool results appended,
 until the policy answers without a call or `env.max_turns` rounds are used. The episode is then verified and
-scored by the run's reward functions (through the same RewardSuite as training). Episodes of one turn are
-generated in batches of `batch_size`, left-padded.
+scored by the run's reward functions (through the same RewardSuite as training). Tasks are played `batch_size`
+at a time; each row keeps its KV cache from turn to turn (`_CachedSession`), so a turn only processes the new tool
+results instead of the whole conversation again, and finished episodes leave the batch.
 
 Report: success_rate, mean reward per reward function and in total (weighted), tool_error_rate (failed / all
 tool calls), mean turns and tool calls, and the same per task tier when tasks have a `tier`. Each training stage
@@ -61,52 +62,91 @@ def rollout_batch(model: Any, tokenizer: Any, env_cls: type, tasks: list[dict[st
         conversations.append(([{"role": "system", "content": system}] if system else []) +
                              [{"role": "user", "content": user}])
         completions.append([])
-    has_tools = bool(env_cls.tool_names())
-    active = list(range(len(tasks)))
-    for _ in range(max_turns + 1 if has_tools else 1):
-        if not active:
+    tools = [_tools(env) for env in envs] if env_cls.tool_names() else None
+    session = _CachedSession(model, tokenizer)
+    segments = {i: _render(tokenizer, conversations[i], tools, i) for i in range(len(tasks))}
+    for _ in range(max_turns + 1 if tools else 1):
+        if not segments:
             break
-        replies = _generate(model, tokenizer, [conversations[i] for i in active],
-                            [_tools(envs[i]) for i in active] if has_tools else None, max_new_tokens)
-        still = []
-        for i, reply in zip(active, replies):
+        replies = session.generate(segments, max_new_tokens)
+        segments = {}
+        for i, (ids, stopped) in replies.items():
+            reply = tokenizer.parse_response(ids, tools=tools[i]) if tools else \
+                {"role": "assistant", "content": tokenizer.decode(ids, skip_special_tokens=True)}
+            before = _render(tokenizer, conversations[i] + [reply], tools, i, generation_prompt=False)
             conversations[i].append(reply)
             completions[i].append(reply)
             calls = reply.get("tool_calls") or []
-            if not calls:
-                continue
             for call in calls:
                 function = call.get("function", {})
                 message = tool_message(envs[i], function.get("name"), function.get("arguments", {}))
                 conversations[i].append(message)
                 completions[i].append(message)
-            still.append(i)
-        active = still
+            if calls:  # the next turn's input: what the template adds after the reply (tool results, next header)
+                after = _render(tokenizer, conversations[i], tools, i)
+                segments[i] = ("" if stopped else tokenizer.eos_token) + "\n" * before.endswith("\n") + \
+                    after[len(before):] if after.startswith(before) else None
+                if segments[i] is None:
+                    raise UserError("the chat template is not prefix-preserving (a rendered conversation changed "
+                                    "when tool results were appended); evaluation needs one that is, as TRL does.")
     return envs, completions
+
+
+def _render(tokenizer: Any, conversation: list[dict], tools: list[list] | None, i: int,
+            generation_prompt: bool = True) -> str:
+    return tokenizer.apply_chat_template(conversation, tools=tools[i] if tools else None,
+                                         add_generation_prompt=generation_prompt, tokenize=False)
 
 
 def _tools(env: Any) -> list[Any]:
     return [getattr(env, name) for name in env.tool_names()]
 
 
-@torch.no_grad()
-def _generate(model: Any, tokenizer: Any, conversations: list[list[dict]], tools: list[list] | None,
-              max_new_tokens: int) -> list[dict[str, Any]]:
-    prompts = [tokenizer.apply_chat_template(c, tools=tools[k] if tools else None, add_generation_prompt=True,
-                                             tokenize=False) for k, c in enumerate(conversations)]
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-    out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    replies = []
-    for ids in out[:, batch["input_ids"].shape[1]:].tolist():
-        if tools:
-            reply = tokenizer.parse_response(ids, tools=tools[0])
-        else:
-            reply = {"role": "assistant", "content": tokenizer.decode(ids, skip_special_tokens=True)}
-        replies.append(reply)
-    return replies
+class _CachedSession:
+    """Batched greedy generation over a multi-turn conversation that keeps each row's KV cache between turns.
+
+    Each turn feeds only the new text of a row (its prompt on the first turn, then the tool results and the next
+    assistant header), left-padded into one block appended to the whole batch; padding and whatever follows a
+    row's end-of-turn token are masked out, and positions come from the mask, so every row sees exactly its own
+    conversation. Rows whose episode ended are dropped from the batch and the cache. The context is the policy's
+    own tokens (as in a GRPO rollout), not a re-tokenization of the parsed reply.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.rows: list[int] = []  # task index of each batch row
+        self.ids = self.mask = self.cache = None
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+
+    @torch.no_grad()
+    def generate(self, segments: dict[int, str], max_new_tokens: int) -> dict[int, tuple[list[int], bool]]:
+        """Append `segments` (task index -> text) and generate one reply per row: {index: (token ids, ended)}."""
+        keep = [r for r, i in enumerate(self.rows) if i in segments]
+        if self.ids is not None and len(keep) < len(self.rows):
+            index = torch.tensor(keep, device=self.ids.device)
+            self.ids, self.mask = self.ids[index], self.mask[index]
+            self.cache.batch_select_indices(index)
+        self.rows = [self.rows[r] for r in keep] if self.ids is not None else sorted(segments)
+        pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
+        encoded = [self.tokenizer(segments[i], add_special_tokens=False)["input_ids"] for i in self.rows]
+        width = max(len(e) for e in encoded)
+        block = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.model.device)
+        block_mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=self.model.device)
+        ids = block if self.ids is None else torch.cat([self.ids, block], dim=1)
+        mask = block_mask if self.mask is None else torch.cat([self.mask, block_mask], dim=1)
+        out = self.model.generate(input_ids=ids, attention_mask=mask, cache=self.cache,
+                                  max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad,
+                                  eos_token_id=eos, return_dict_in_generate=True)
+        new = out.sequences[:, ids.shape[1]:]
+        ended = (new == eos).long()
+        valid = (ended.cumsum(dim=1) - ended) == 0  # up to and including the first end-of-turn token
+        self.ids, self.mask, self.cache = out.sequences, torch.cat([mask, valid.long()], dim=1), out.past_key_values
+        replies = {}
+        for row, i in enumerate(self.rows):
+            n = int(valid[row].sum())
+            replies[i] = (new[row, :n].tolist(), bool(ended[row].any()))
+        return replies
 
 
 def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit: int | None = None,

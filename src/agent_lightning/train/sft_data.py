@@ -8,7 +8,8 @@
 Every example is `{"messages": [...], "tools": [json schema, ...] or None, "source": name, "task_id": ...}`:
 TRL's conversational SFT format, rendered by the policy's own chat template (with its tool-call format) at
 training time, so one trajectory format serves SFT and GRPO. An environment demonstration is its reference
-solver's `solution` replayed through the same wrapped tools in a fresh sandbox (tool results are the real
+solver's `solution` (`calls`, optionally grouped into assistant turns by `turns`, and a `final` message)
+replayed through the same wrapped tools in a fresh sandbox (tool results are the real
 outputs) and verified; a trajectory that fails verification is dropped and counted. Single-turn environments
 give (prompt, answer) pairs.
 
@@ -45,14 +46,23 @@ def demonstration(env_cls: type, task: dict[str, Any], system: str | None) -> di
     completion: list[dict[str, Any]] = []
     if task.get("solution"):
         solution = json.loads(task["solution"])
-        for call in solution["calls"]:
-            try:
-                result = getattr(env, call["name"])(**call["arguments"])
-            except Exception as exc:  # noqa: BLE001 - a demonstration whose tool fails is not a demonstration
-                log.debug("dropping %s: %s", task.get("task_id"), exc)
-                return None
-            completion += [{"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": call}]},
-                           {"role": "tool", "name": call["name"], "content": str(result)}]
+        calls = solution["calls"]
+        sizes = solution.get("turns") or [1] * len(calls)  # calls per assistant turn; one each unless grouped
+        if sum(sizes) != len(calls):
+            raise UserError(f"env '{env_cls.env_name}': task {task.get('task_id')}: solution `turns` {sizes} does not "
+                            f"add up to its {len(calls)} calls.")
+        for size in sizes:
+            turn, calls = calls[:size], calls[size:]
+            results = []
+            for call in turn:
+                try:
+                    results.append({"role": "tool", "name": call["name"],
+                                    "content": str(getattr(env, call["name"])(**call["arguments"]))})
+                except Exception as exc:  # noqa: BLE001 - a demonstration whose tool fails is not a demonstration
+                    log.debug("dropping %s: %s", task.get("task_id"), exc)
+                    return None
+            completion += [{"role": "assistant", "content": "",
+                            "tool_calls": [{"type": "function", "function": call} for call in turn]}, *results]
         completion.append({"role": "assistant", "content": solution["final"]})
     elif task.get("answer") is not None:
         completion.append({"role": "assistant", "content": str(task["answer"])})
