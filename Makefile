@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) main_agent_lightning.py --algo grpo
+	$(PY) main_agent_lightning.py --algo sft+grpo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

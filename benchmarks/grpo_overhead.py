@@ -56,7 +56,7 @@ def step_timer():
 def config(policy: str, steps: int):
     from agent_lightning.config import load_config
 
-    return load_config(REPO / "configs" / ("tiny.yaml" if policy == "tiny-mistral" else "default.yaml"), [
+    return load_config(REPO / "configs" / ("tiny.yaml" if policy == "tiny-mistral" else "arithmetic.yaml"), [
         f"policy.source={policy}", f"grpo.max_steps={steps}", f"grpo.save_steps={steps * 10}",
         "grpo.report_to=[none]",
     ])

@@ -1,6 +1,6 @@
 """Does training teach the agent? Held-out success of the base policy, after SFT and after SFT+GRPO, side by side.
 
-    .venv/bin/python benchmarks/learning.py [--config configs/filesystem.yaml] [--set key=value ...] [--keep DIR]
+    .venv/bin/python benchmarks/learning.py [--config configs/default.yaml] [--set key=value ...] [--keep DIR]
 
 Runs the real pipeline (`main_agent_lightning.py --algo sft+grpo`) into a fresh run directory. The run evaluates
 the starting policy on the test split first, then SFT on verified demonstrations, evaluates, GRPO from the SFT
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/filesystem.yaml")
+    parser.add_argument("--config", default="configs/default.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--keep", help="Write the run here (default: a temporary folder, removed afterwards).")
     args = parser.parse_args()

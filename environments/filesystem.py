@@ -528,7 +528,7 @@ def _explore(files: dict[str, str], folder: str) -> list[list[dict[str, Any]]]:
     return [[_call("list_dir", path=sub) for sub in level] for level in levels if level]
 
 
-MAX_CALLS_PER_TURN = 4  # longer runs of independent calls are split: one turn stays under ~200 generated tokens
+MAX_CALLS_PER_TURN = 3  # longer runs of independent calls are split: a turn stays under ~170 generated tokens
 Turns = list[list[dict[str, Any]]]  # the calls of each assistant turn: calls in one turn do not need each other's results
 Solution = tuple[Turns, str]
 

@@ -26,7 +26,7 @@ def test_default_config_is_used_without_a_path():
 def test_overrides_are_typed():
     cfg = load_config(None, [
         "grpo.learning_rate=1e-5", "grpo.max_steps=7", "grpo.use_vllm=true",
-        "policy.lora.targets=q_proj,v_proj", "grpo.report_to=[none]", "rewards.exact_answer.weight=2.5",
+        "policy.lora.targets=q_proj,v_proj", "grpo.report_to=[none]", "rewards.task_success.weight=2.5",
         "rewards.0.on_error=skip",
     ])
     assert cfg.grpo.learning_rate == pytest.approx(1e-5) and isinstance(cfg.grpo.learning_rate, float)

@@ -40,7 +40,10 @@ def test_a_scripted_policy_that_calls_the_reference_solution_scores_full_marks(t
         def eval(self):
             return self
 
-        def generate(self, input_ids, attention_mask, past_key_values=None, **kwargs):
+        def __call__(self, **kwargs):  # reading the shared prompt prefix: nothing to remember for a script
+            return None
+
+        def generate(self, input_ids, attention_mask, **kwargs):
             import torch
 
             rows = []
@@ -75,8 +78,9 @@ def test_cached_turns_generate_what_the_model_generates_from_the_whole_context(t
     from agent_lightning.evaluate import _CachedSession
 
     model, tokenizer = tiny_policy
-    first = {0: "[INST] Create the file a.txt [/INST]", 1: "[INST] a much longer first request about many files, "
-             "folders and their contents [/INST]", 2: "[INST] hi [/INST]"}
+    shared = "[INST] You work in a workspace folder through the tools read_file, write_file and list_dir. "
+    first = {0: shared + "Create the file a.txt [/INST]", 1: shared + "a much longer first request about many "
+             "files, folders and their contents [/INST]", 2: shared + "hi [/INST]"}
     second = {0: "[TOOL_RESULTS] wrote a.txt [/TOOL_RESULTS]", 2: "[TOOL_RESULTS] a longer tool result, with more "
               "words in it than the other one [/TOOL_RESULTS]"}
     session = _CachedSession(model, tokenizer)
@@ -86,13 +90,18 @@ def test_cached_turns_generate_what_the_model_generates_from_the_whole_context(t
     def encode(text):
         return tokenizer(text, add_special_tokens=False)["input_ids"]
 
+    def alone(context):
+        with torch.no_grad():
+            out = model.generate(input_ids=torch.tensor([context]), attention_mask=torch.ones(1, len(context),
+                                 dtype=torch.long), max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        return out[0, len(context):].tolist()
+
+    assert len(encode(shared)) > _CachedSession.min_shared_prefix  # the first turn reads the shared part once
+    for i in (0, 1, 2):
+        assert replies[0][i][0] == alone(encode(first[i]))[:len(replies[0][i][0])]
     for i in (0, 2):
         context = encode(first[i]) + replies[0][i][0] + encode(second[i])
-        with torch.no_grad():
-            alone = model.generate(input_ids=torch.tensor([context]), attention_mask=torch.ones(1, len(context),
-                                   dtype=torch.long), max_new_tokens=5, do_sample=False,
-                                   pad_token_id=tokenizer.pad_token_id)
-        assert replies[1][i][0] == alone[0, len(context):].tolist()[:len(replies[1][i][0])]
+        assert replies[1][i][0] == alone(context)[:len(replies[1][i][0])]
         assert len(replies[1][i][0]) == 5 or replies[1][i][1]
 
 
@@ -113,3 +122,38 @@ def test_a_missing_adapter_is_one_line():
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+
+
+def test_an_episode_ends_after_max_failed_turns_of_only_failing_calls(tiny_policy):
+    """A policy that keeps calling a tool that fails stops after `max_failed_turns` such turns (0: only
+    env.max_turns stops it)."""
+    import torch
+
+    from agent_lightning.chat.tool_format import prepare_for_tools
+    from agent_lightning.evaluate import rollout_batch
+    from agent_lightning.registry import ENVIRONMENTS, discover
+
+    discover()
+    _, tokenizer = tiny_policy
+    prepare_for_tools(tokenizer)
+    env_cls = ENVIRONMENTS.get("filesystem").obj
+    call = tokenizer('[TOOL_CALLS] [{"name": "read_file", "arguments": {"path": "no/such/file.txt"}}]',
+                     add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+    class AlwaysFails:
+        device = "cpu"
+
+        def __call__(self, **kwargs):
+            return None
+
+        def generate(self, input_ids, **kwargs):
+            rows = torch.tensor([call] * input_ids.shape[0])
+            return SimpleNamespace(sequences=torch.cat([input_ids, rows], dim=1),
+                                   past_key_values=SimpleNamespace(batch_select_indices=lambda index: None))
+
+    tasks = env_cls.tasks("test", 2, 0)
+    for limit, turns in ((2, 2), (0, 4)):
+        envs, completions = rollout_batch(AlwaysFails(), tokenizer, env_cls, tasks, None, 32, max_turns=3,
+                                          max_failed_turns=limit)
+        assert [sum(m["role"] == "assistant" for m in c) for c in completions] == [turns, turns]
+        assert all(m["content"].startswith("{'error'") for c in completions for m in c if m["role"] == "tool")

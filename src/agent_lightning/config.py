@@ -158,6 +158,8 @@ class EvalSection:
     batch_size: int = _f(8, "Episodes generated together.")
     max_new_tokens: int = _f(0, "Tokens one turn may generate in evaluation (0: grpo.max_completion_length). A tool "
                                 "call rarely needs more than ~150; a policy that rambles costs this much per turn.")
+    max_failed_turns: int = _f(2, "An evaluation episode ends after this many turns in a row whose tool calls all "
+                                  "failed (0: no limit; training rollouts have none).")
     baseline: bool = _f(True, "sft+grpo: also evaluate the starting policy first, for the base / SFT / SFT+GRPO table "
                               "and bar chart (RUN_DIR/success.png).")
 

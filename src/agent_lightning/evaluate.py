@@ -6,7 +6,8 @@
 Each task is played like a training rollout: the prompt with the environment's system prompt and tools (rendered
 in the policy's own tool-call format, chat/tool_format.py), greedy generation, the policy's tool calls parsed by
 the same tolerant parser and executed by the same wrapped tools in a fresh workspace, tool results appended,
-until the policy answers without a call or `env.max_turns` rounds are used. The episode is then verified and
+until the policy answers without a call, `env.max_turns` rounds are used, or `eval.max_failed_turns` turns in a
+row had only failing calls (a policy that cannot use the tools stops wasting turns; training has no such cut). The episode is then verified and
 scored by the run's reward functions (through the same RewardSuite as training). Tasks are played `batch_size`
 at a time; each row keeps its KV cache from turn to turn (`_CachedSession`), so a turn only processes the new tool
 results instead of the whole conversation again, and finished episodes leave the batch.
@@ -52,8 +53,10 @@ def load_for_eval(cfg: Config, adapter: str | None) -> tuple[Any, Any]:
 
 
 def rollout_batch(model: Any, tokenizer: Any, env_cls: type, tasks: list[dict[str, Any]], system: str | None,
-                  max_new_tokens: int, max_turns: int) -> tuple[list[Any], list[list[dict[str, Any]]]]:
-    """Play `tasks` greedily; returns (environments with their episodes done, completions as message lists)."""
+                  max_new_tokens: int, max_turns: int,
+                  max_failed_turns: int = 0) -> tuple[list[Any], list[list[dict[str, Any]]]]:
+    """Play `tasks` greedily; returns (environments with their episodes done, completions as message lists).
+    An episode also ends after `max_failed_turns` turns in a row whose calls all failed (0: no such limit)."""
     envs = [env_cls() for _ in tasks]
     conversations, completions = [], []
     for env, task in zip(envs, tasks):
@@ -65,6 +68,7 @@ def rollout_batch(model: Any, tokenizer: Any, env_cls: type, tasks: list[dict[st
     tools = [_tools(env) for env in envs] if env_cls.tool_names() else None
     session = _CachedSession(model, tokenizer)
     segments = {i: _render(tokenizer, conversations[i], tools, i) for i in range(len(tasks))}
+    failed_turns = [0] * len(tasks)
     for _ in range(max_turns + 1 if tools else 1):
         if not segments:
             break
@@ -77,12 +81,16 @@ def rollout_batch(model: Any, tokenizer: Any, env_cls: type, tasks: list[dict[st
             conversations[i].append(reply)
             completions[i].append(reply)
             calls = reply.get("tool_calls") or []
+            failed = 0
             for call in calls:
                 function = call.get("function", {})
                 message = tool_message(envs[i], function.get("name"), function.get("arguments", {}))
                 conversations[i].append(message)
                 completions[i].append(message)
-            if calls:  # the next turn's input: what the template adds after the reply (tool results, next header)
+                failed += message["content"].startswith("{'error'")
+            failed_turns[i] = failed_turns[i] + 1 if calls and failed == len(calls) else 0
+            if calls and not (max_failed_turns and failed_turns[i] >= max_failed_turns):
+                # the next turn's input: what the template adds after the reply (tool results, next header)
                 after = _render(tokenizer, conversations[i], tools, i)
                 segments[i] = ("" if stopped else tokenizer.eos_token) + "\n" * before.endswith("\n") + \
                     after[len(before):] if after.startswith(before) else None
@@ -109,8 +117,11 @@ class _CachedSession:
     assistant header), left-padded into one block appended to the whole batch; padding and whatever follows a
     row's end-of-turn token are masked out, and positions come from the mask, so every row sees exactly its own
     conversation. Rows whose episode ended are dropped from the batch and the cache. The context is the policy's
-    own tokens (as in a GRPO rollout), not a re-tokenization of the parsed reply.
+    own tokens (as in a GRPO rollout), not a re-tokenization of the parsed reply. On the first turn, the tokens all
+    prompts share (system prompt, tool list) are read once and their cache copied to every row.
     """
+
+    min_shared_prefix = 16  # tokens: below this, the first turn just reads every row's prompt in full
 
     def __init__(self, model: Any, tokenizer: Any) -> None:
         self.model, self.tokenizer = model, tokenizer
@@ -130,6 +141,8 @@ class _CachedSession:
         self.rows = [self.rows[r] for r in keep] if self.ids is not None else sorted(segments)
         pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
         encoded = [self.tokenizer(segments[i], add_special_tokens=False)["input_ids"] for i in self.rows]
+        if self.ids is None:
+            encoded = self._prefill_shared_prefix(encoded)
         width = max(len(e) for e in encoded)
         block = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.model.device)
         block_mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=self.model.device)
@@ -147,6 +160,26 @@ class _CachedSession:
             n = int(valid[row].sum())
             replies[i] = (new[row, :n].tolist(), bool(ended[row].any()))
         return replies
+
+    def _prefill_shared_prefix(self, encoded: list[list[int]]) -> list[list[int]]:
+        """Run the tokens every row starts with (the system prompt and tool list) once, copy their cache to all
+        rows, and return what is left of each row (at least one token, so each row generates from its own text)."""
+        shared = 0
+        limit = min(len(e) for e in encoded) - 1
+        while shared < limit and all(e[shared] == encoded[0][shared] for e in encoded):
+            shared += 1
+        if len(encoded) < 2 or shared < self.min_shared_prefix:
+            return encoded
+        from transformers import DynamicCache
+
+        prefix = torch.tensor([encoded[0][:shared]], device=self.model.device)
+        self.cache = DynamicCache(config=getattr(self.model, "config", None))
+        self.model(input_ids=prefix, attention_mask=torch.ones_like(prefix), past_key_values=self.cache,
+                   use_cache=True, logits_to_keep=1)
+        self.cache.batch_repeat_interleave(len(encoded))
+        self.ids = prefix.repeat(len(encoded), 1)
+        self.mask = torch.ones_like(self.ids)
+        return [e[shared:] for e in encoded]
 
 
 def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit: int | None = None,
@@ -179,7 +212,8 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     for start in range(0, len(tasks), batch_size):
         chunk = tasks[start:start + batch_size]
         envs, completions = rollout_batch(model, tokenizer, env_cls, chunk, system,
-                                          cfg.eval.max_new_tokens or cfg.grpo.max_completion_length, cfg.env.max_turns)
+                                          cfg.eval.max_new_tokens or cfg.grpo.max_completion_length, cfg.env.max_turns,
+                                          cfg.eval.max_failed_turns)
         columns = {k: [t.get(k) for t in chunk] for k in chunk[0] if k != "prompt"}
         scores = {name: fn(prompts=[[{"role": "user", "content": t["prompt"]}] for t in chunk], completions=completions,
                            completion_ids=None, environments=envs if env_cls.tool_names() else None, **columns)
