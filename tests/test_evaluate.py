@@ -157,3 +157,32 @@ def test_an_episode_ends_after_max_failed_turns_of_only_failing_calls(tiny_polic
                                           max_failed_turns=limit)
         assert [sum(m["role"] == "assistant" for m in c) for c in completions] == [turns, turns]
         assert all(m["content"].startswith("{'error'") for c in completions for m in c if m["role"] == "tool")
+
+
+def test_evaluating_the_training_model_merges_its_adapter_and_leaves_it_as_it_was(tiny_policy):
+    """eval at the end of a stage folds a LoRA adapter into the weights for speed; afterwards the model must
+    compute exactly what it did before (adapter unmerged, base weights restored, training mode back)."""
+    import copy
+
+    import torch
+
+    from agent_lightning.evaluate import evaluate
+
+    model, tokenizer = tiny_policy
+    model = copy.deepcopy(model)
+    torch.manual_seed(0)
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            param.data.normal_(0, 0.5)  # a trained-looking adapter: merging changes the weights
+    probe = torch.tensor([tokenizer("[INST] Create the file a.txt [/INST]", add_special_tokens=False)["input_ids"]])
+    model.eval()
+    with torch.no_grad():
+        before = model(input_ids=probe).logits
+    model.train()
+    cfg = load_config("configs/tiny.yaml", ["env.name=filesystem", "env.max_turns=1", "eval.max_new_tokens=4"])
+    report = evaluate(cfg, "test", limit=2, model=model, tokenizer=tokenizer)
+    assert report["tasks"] == 2
+    assert model.training and not any(getattr(m, "merged", False) for m in model.modules())
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(input_ids=probe).logits, before, atol=1e-4)

@@ -80,6 +80,25 @@ def test_tool_demonstrations_train_only_on_assistant_tokens(tiny_policy, tmp_pat
     assert 0 < sum(mask) < len(mask) / 2
 
 
+def test_tool_demonstrations_are_trained_exactly_as_the_policy_sees_them(tiny_policy, tmp_path):
+    """What SFT trains on is the chat template's rendering of the demonstration itself: no tool argument or tool
+    schema padded with nulls from other calls (a `datasets` table merges them into one struct type)."""
+    from agent_lightning.registry import ENVIRONMENTS, discover
+    from agent_lightning.train.sft import build_sft_trainer, sft_examples
+
+    discover()
+    model, tokenizer = tiny_policy
+    env_cls = ENVIRONMENTS.get("filesystem").obj
+    cfg = load_config("configs/tiny.yaml", ["env.name=filesystem", "sft.demonstrations=12", "sft.held_out_fraction=0"])
+    trainer = build_sft_trainer(cfg, tmp_path, model, tokenizer, env_cls, [])
+    examples, _ = sft_examples(cfg, env_cls)
+    for example, row in zip(examples, trainer.train_dataset):
+        rendered = tokenizer.apply_chat_template(example["messages"], tools=example["tools"], tokenize=False)
+        assert tokenizer.decode(row["input_ids"]) == tokenizer.decode(tokenizer(rendered, add_special_tokens=False)[
+            "input_ids"][:len(row["input_ids"])])
+        assert "null" not in tokenizer.decode(row["input_ids"])
+
+
 def test_grpo_warm_start_runs_sft_first(tmp_path):
     run_dir = tmp_path / "warm"
     result = run_cli("--algo", "grpo", "--config", "configs/tiny.yaml", "--max-steps", "1", "--set",

@@ -10,7 +10,8 @@ until the policy answers without a call, `env.max_turns` rounds are used, or `ev
 row had only failing calls (a policy that cannot use the tools stops wasting turns; training has no such cut). The episode is then verified and
 scored by the run's reward functions (through the same RewardSuite as training). Tasks are played `batch_size`
 at a time; each row keeps its KV cache from turn to turn (`_CachedSession`), so a turn only processes the new tool
-results instead of the whole conversation again, and finished episodes leave the batch.
+results instead of the whole conversation again, and finished episodes leave the batch. A LoRA adapter on
+unquantized weights is merged into them for the rollouts (and unmerged afterwards when it is the training model).
 
 Report: success_rate, mean reward per reward function and in total (weighted), tool_error_rate (failed / all
 tool calls), mean turns and tool calls, and the same per task tier when tasks have a `tier`. Each training stage
@@ -48,8 +49,19 @@ def load_for_eval(cfg: Config, adapter: str | None) -> tuple[Any, Any]:
         if not (Path(adapter) / "adapter_config.json").is_file():
             raise UserError(f"--adapter {adapter}: no adapter_config.json there (expected a run's adapter/ folder).")
         model = PeftModel.from_pretrained(model, adapter)
+        if _can_merge(model):
+            model = model.merge_and_unload()  # plain weights: no per-layer adapter work at every generated token
     model.eval()
     return model, tokenizer
+
+
+def _can_merge(model: Any) -> bool:
+    """A LoRA-wrapped model whose base weights are not quantized (merging into 4-bit weights would round them)."""
+    if not hasattr(model, "merge_adapter"):
+        return False
+    inner = model.get_base_model()
+    return (getattr(inner.config, "quantization_config", None) is None
+            and not getattr(inner, "is_loaded_in_4bit", False) and not getattr(inner, "is_loaded_in_8bit", False))
 
 
 def rollout_batch(model: Any, tokenizer: Any, env_cls: type, tasks: list[dict[str, Any]], system: str | None,
@@ -205,9 +217,28 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
         prepare_for_tools(tokenizer, cfg.policy.tool_prompt)
     system = cfg.env.system_prompt if cfg.env.system_prompt is not None else env_cls.system_prompt
     started = time.time()
-    rows = []
     was_training = getattr(model, "training", False)
     model.eval()
+    merged = _can_merge(model)
+    if merged:  # the training model: fold the adapter into the weights for the rollouts, unfold it afterwards
+        model.merge_adapter()
+    try:
+        rows = _play(cfg, model, tokenizer, env_cls, suite, tasks, system, batch_size, started)
+    finally:
+        if merged:
+            model.unmerge_adapter()
+        if was_training:
+            model.train()
+    report = summarize(rows, dict(zip(suite.names, suite.weights)))
+    report.update({"env": cfg.env.name, "split": split, "tasks": len(rows), "adapter": adapter,
+                   "policy": cfg.policy.source, "seconds": round(time.time() - started, 1)})
+    return report
+
+
+def _play(cfg: Config, model: Any, tokenizer: Any, env_cls: type, suite: Any, tasks: list[dict[str, Any]],
+          system: str | None, batch_size: int, started: float) -> list[dict[str, Any]]:
+    """Roll out `tasks` in batches and score them: one row per task with its outcome and rewards."""
+    rows: list[dict[str, Any]] = []
     progress = _progress(len(tasks))
     for start in range(0, len(tasks), batch_size):
         chunk = tasks[start:start + batch_size]
@@ -229,12 +260,7 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
             log.info("eval: %d/%d tasks, success %d, %.0f s", len(rows), len(tasks), done, time.time() - started)
     if progress is not None:
         progress.stop()
-    if was_training:
-        model.train()
-    report = summarize(rows, dict(zip(suite.names, suite.weights)))
-    report.update({"env": cfg.env.name, "split": split, "tasks": len(rows), "adapter": adapter,
-                   "policy": cfg.policy.source, "seconds": round(time.time() - started, 1)})
-    return report
+    return rows
 
 
 def _progress(total: int) -> Any:

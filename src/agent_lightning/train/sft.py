@@ -45,13 +45,27 @@ def sft_examples(cfg: Config, env_cls: type) -> tuple[list[dict[str, Any]], list
     return split_held_out(examples, s.held_out_fraction, cfg.run.seed)
 
 
-def _dataset(examples: list[dict[str, Any]], with_tools: bool) -> Any:
-    """TRL's conversational formats: `messages` (+ `tools`) for tool episodes, whose loss needs the template's
-    generation markers; `prompt`/`completion` otherwise (TRL masks the prompt, whatever the template)."""
+def _dataset(examples: list[dict[str, Any]], with_tools: bool, tokenizer: Any, assistant_only_loss: bool) -> Any:
+    """Tool episodes are tokenized here, with the template's generation markers giving the assistant-token mask
+    (TRL takes `input_ids` + `assistant_masks` as they are): a `datasets` table would otherwise merge every tool
+    call's `arguments` and every tool schema into one struct type, padding them with nulls (read_file would be
+    rendered as read_file(path, content, src, dst) and trained with `"content": null`). Other examples use TRL's
+    conversational `prompt`/`completion` format (TRL masks the prompt, whatever the template)."""
     from datasets import Dataset
 
     if with_tools:
-        return Dataset.from_list([{"messages": e["messages"], "tools": e.get("tools")} for e in examples])
+        rows = []
+        for e in examples:
+            out = tokenizer.apply_chat_template(e["messages"], tools=e.get("tools"), tokenize=True, return_dict=True,
+                                                return_assistant_tokens_mask=assistant_only_loss)
+            row = {"input_ids": list(out["input_ids"])}
+            if assistant_only_loss:
+                if 1 not in out["assistant_masks"]:
+                    raise UserError(f"sft: example {e.get('task_id')} has no assistant tokens under the chat template "
+                                    "(its {% generation %} markers are missing); it cannot be trained on.")
+                row["assistant_masks"] = list(out["assistant_masks"])
+            rows.append(row)
+        return Dataset.from_list(rows)
     return Dataset.from_list([{"prompt": e["messages"][:-1], "completion": e["messages"][-1:]} for e in examples])
 
 
@@ -67,7 +81,7 @@ def sft_args(cfg: Config, run_dir: Path, has_eval: bool, with_tools: bool) -> An
         per_device_eval_batch_size=s.per_device_batch_size,
         gradient_accumulation_steps=s.gradient_accumulation_steps,
         max_length=s.max_length,
-        assistant_only_loss=s.assistant_only_loss and with_tools,
+        assistant_only_loss=False,  # tool episodes come tokenized with their assistant_masks (_dataset)
         completion_only_loss=None if with_tools else s.assistant_only_loss,
         gradient_checkpointing=s.gradient_checkpointing,
         lr_scheduler_type="cosine",
@@ -99,8 +113,8 @@ def build_sft_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, en
     trainer = SFTTrainer(
         model=model,
         args=sft_args(cfg, run_dir, bool(held_out), with_tools),
-        train_dataset=_dataset(train, with_tools),
-        eval_dataset=_dataset(held_out, with_tools) if held_out else None,
+        train_dataset=_dataset(train, with_tools, tokenizer, cfg.sft.assistant_only_loss),
+        eval_dataset=_dataset(held_out, with_tools, tokenizer, cfg.sft.assistant_only_loss) if held_out else None,
         processing_class=tokenizer,
         callbacks=callbacks,
     )
