@@ -81,7 +81,7 @@ def sub_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test", choices=["train", "test"])
     ev.add_argument("--adapter", help="A PEFT adapter folder (e.g. RUN_DIR/adapter); default: the base policy.")
     ev.add_argument("--limit", type=int, help="Evaluate the first N tasks of the split.")
-    ev.add_argument("--batch-size", type=int, default=8, help="Episodes generated together.")
+    ev.add_argument("--batch-size", type=int, help="Episodes generated together (default: eval.batch_size).")
     ev.add_argument("--json", action="store_true", help="Print the report as JSON.")
     _common(ev)
     trace = sub.add_parser("trace", help="Rollout traces of a run.").add_subparsers(dest="action", required=True)
@@ -197,7 +197,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     add_plugin_dirs(args.plugin_dir)
     from agent_lightning.evaluate import evaluate, format_report
 
-    report = evaluate(cfg, args.split, args.adapter, args.limit, args.batch_size)
+    report = evaluate(cfg, args.split, args.adapter, args.limit, args.batch_size or cfg.eval.batch_size)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
