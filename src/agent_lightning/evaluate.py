@@ -89,27 +89,32 @@ def rollout_batch(model: Any, tokenizer: Any, env_cls: type, tasks: list[dict[st
         for i, (ids, stopped) in replies.items():
             reply = tokenizer.parse_response(ids, tools=tools[i]) if tools else \
                 {"role": "assistant", "content": tokenizer.decode(ids, skip_special_tokens=True)}
-            before = _render(tokenizer, conversations[i] + [reply], tools, i, generation_prompt=False)
             conversations[i].append(reply)
             completions[i].append(reply)
             calls = reply.get("tool_calls") or []
-            failed = 0
-            for call in calls:
-                function = call.get("function", {})
-                message = tool_message(envs[i], function.get("name"), function.get("arguments", {}))
-                conversations[i].append(message)
-                completions[i].append(message)
-                failed += message["content"].startswith("{'error'")
-            failed_turns[i] = failed_turns[i] + 1 if calls and failed == len(calls) else 0
+            functions = [call.get("function", {}) for call in calls]
+            results = [tool_message(envs[i], f.get("name"), f.get("arguments", {})) for f in functions]
+            completions[i].extend(results)
+            all_failed = bool(calls) and all(r["content"].startswith("{'error'") for r in results)
+            failed_turns[i] = failed_turns[i] + 1 if all_failed else 0
             if calls and not (max_failed_turns and failed_turns[i] >= max_failed_turns):
-                # the next turn's input: what the template adds after the reply (tool results, next header)
-                after = _render(tokenizer, conversations[i], tools, i)
-                segments[i] = ("" if stopped else tokenizer.eos_token) + "\n" * before.endswith("\n") + \
-                    after[len(before):] if after.startswith(before) else None
-                if segments[i] is None:
-                    raise UserError("the chat template is not prefix-preserving (a rendered conversation changed "
-                                    "when tool results were appended); evaluation needs one that is, as TRL does.")
+                segments[i] = _next_segment(tokenizer, conversations[i], results, tools, i, stopped)
     return envs, completions
+
+
+def _next_segment(tokenizer: Any, conversation: list[dict], results: list[dict], tools: list[list] | None, i: int,
+                  stopped: bool) -> str:
+    """Append the tool `results` to `conversation` (which ends with the reply) and return the text the template
+    adds after the reply: the results and the next assistant header, the next turn's only new input."""
+    before = _render(tokenizer, conversation, tools, i, generation_prompt=False)
+    conversation.extend(results)
+    after = _render(tokenizer, conversation, tools, i)
+    if not after.startswith(before):
+        raise UserError("the chat template is not prefix-preserving (a rendered conversation changed when tool "
+                        "results were appended); evaluation needs one that is, as TRL does.")
+    # the reply's own tokens end at its end-of-turn token (added here if generation was cut off); the rendered
+    # reply may end with a newline after it
+    return ("" if stopped else tokenizer.eos_token) + "\n" * before.endswith("\n") + after[len(before):]
 
 
 def _render(tokenizer: Any, conversation: list[dict], tools: list[list] | None, i: int,
