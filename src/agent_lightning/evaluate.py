@@ -9,8 +9,9 @@ the same tolerant parser and executed by the same wrapped tools in a fresh works
 until the policy answers without a call, `env.max_turns` rounds are used, or `eval.max_failed_turns` turns in a
 row had only failing calls (a policy that cannot use the tools stops wasting turns; training has no such cut). The episode is then verified and
 scored by the run's reward functions (through the same RewardSuite as training). Tasks are played `batch_size`
-at a time; each row keeps its KV cache from turn to turn (`_CachedSession`), so a turn only processes the new tool
-results instead of the whole conversation again, and finished episodes leave the batch. A LoRA adapter on
+at a time; each row keeps its KV cache from turn to turn (cached_generation.CachedSession), so a turn only
+processes the new tool results instead of the whole conversation again, finished episodes leave the batch, and
+rows that finished their reply stop costing compute within a turn. A LoRA adapter on
 unquantized weights is merged into them for the rollouts (and unmerged afterwards when it is the training model).
 
 Report: success_rate, mean reward per reward function and in total (weighted), tool_error_rate (failed / all
@@ -27,8 +28,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-import torch
-
+from agent_lightning.cached_generation import CachedSession
 from agent_lightning.config import Config
 from agent_lightning.env import tool_message
 from agent_lightning.errors import UserError
@@ -78,7 +78,7 @@ def rollout_batch(model: Any, tokenizer: Any, env_cls: type, tasks: list[dict[st
                              [{"role": "user", "content": user}])
         completions.append([])
     tools = [_tools(env) for env in envs] if env_cls.tool_names() else None
-    session = _CachedSession(model, tokenizer)
+    session = CachedSession(model, tokenizer)
     segments = {i: _render(tokenizer, conversations[i], tools, i) for i in range(len(tasks))}
     failed_turns = [0] * len(tasks)
     for _ in range(max_turns + 1 if tools else 1):
@@ -125,78 +125,6 @@ def _render(tokenizer: Any, conversation: list[dict], tools: list[list] | None, 
 
 def _tools(env: Any) -> list[Any]:
     return [getattr(env, name) for name in env.tool_names()]
-
-
-class _CachedSession:
-    """Batched greedy generation over a multi-turn conversation that keeps each row's KV cache between turns.
-
-    Each turn feeds only the new text of a row (its prompt on the first turn, then the tool results and the next
-    assistant header), left-padded into one block appended to the whole batch; padding and whatever follows a
-    row's end-of-turn token are masked out, and positions come from the mask, so every row sees exactly its own
-    conversation. Rows whose episode ended are dropped from the batch and the cache. The context is the policy's
-    own tokens (as in a GRPO rollout), not a re-tokenization of the parsed reply. On the first turn, the tokens all
-    prompts share (system prompt, tool list) are read once and their cache copied to every row.
-    """
-
-    min_shared_prefix = 16  # tokens: below this, the first turn just reads every row's prompt in full
-
-    def __init__(self, model: Any, tokenizer: Any) -> None:
-        self.model, self.tokenizer = model, tokenizer
-        self.rows: list[int] = []  # task index of each batch row
-        self.ids = self.mask = self.cache = None
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
-
-    @torch.no_grad()
-    def generate(self, segments: dict[int, str], max_new_tokens: int) -> dict[int, tuple[list[int], bool]]:
-        """Append `segments` (task index -> text) and generate one reply per row: {index: (token ids, ended)}."""
-        keep = [r for r, i in enumerate(self.rows) if i in segments]
-        if self.ids is not None and len(keep) < len(self.rows):
-            index = torch.tensor(keep, device=self.ids.device)
-            self.ids, self.mask = self.ids[index], self.mask[index]
-            self.cache.batch_select_indices(index)
-        self.rows = [self.rows[r] for r in keep] if self.ids is not None else sorted(segments)
-        pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
-        encoded = [self.tokenizer(segments[i], add_special_tokens=False)["input_ids"] for i in self.rows]
-        if self.ids is None:
-            encoded = self._prefill_shared_prefix(encoded)
-        width = max(len(e) for e in encoded)
-        block = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.model.device)
-        block_mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=self.model.device)
-        ids = block if self.ids is None else torch.cat([self.ids, block], dim=1)
-        mask = block_mask if self.mask is None else torch.cat([self.mask, block_mask], dim=1)
-        out = self.model.generate(input_ids=ids, attention_mask=mask, cache=self.cache,
-                                  max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad,
-                                  eos_token_id=eos, return_dict_in_generate=True)
-        new = out.sequences[:, ids.shape[1]:]
-        ended = (new == eos).long()
-        valid = (ended.cumsum(dim=1) - ended) == 0  # up to and including the first end-of-turn token
-        self.ids, self.mask, self.cache = out.sequences, torch.cat([mask, valid.long()], dim=1), out.past_key_values
-        replies = {}
-        for row, i in enumerate(self.rows):
-            n = int(valid[row].sum())
-            replies[i] = (new[row, :n].tolist(), bool(ended[row].any()))
-        return replies
-
-    def _prefill_shared_prefix(self, encoded: list[list[int]]) -> list[list[int]]:
-        """Run the tokens every row starts with (the system prompt and tool list) once, copy their cache to all
-        rows, and return what is left of each row (at least one token, so each row generates from its own text)."""
-        shared = 0
-        limit = min(len(e) for e in encoded) - 1
-        while shared < limit and all(e[shared] == encoded[0][shared] for e in encoded):
-            shared += 1
-        if len(encoded) < 2 or shared < self.min_shared_prefix:
-            return encoded
-        from transformers import DynamicCache
-
-        prefix = torch.tensor([encoded[0][:shared]], device=self.model.device)
-        self.cache = DynamicCache(config=getattr(self.model, "config", None))
-        self.model(input_ids=prefix, attention_mask=torch.ones_like(prefix), past_key_values=self.cache,
-                   use_cache=True, logits_to_keep=1)
-        self.cache.batch_repeat_interleave(len(encoded))
-        self.ids = prefix.repeat(len(encoded), 1)
-        self.mask = torch.ones_like(self.ids)
-        return [e[shared:] for e in encoded]
 
 
 def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit: int | None = None,

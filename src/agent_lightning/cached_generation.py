@@ -1,0 +1,213 @@
+"""Batched greedy generation over multi-turn conversations that keeps each row's KV cache between turns.
+
+    session = CachedSession(model, tokenizer)
+    replies = session.generate({task_index: prompt_text, ...}, max_new_tokens)       # turn 1
+    replies = session.generate({task_index: tool_results_text, ...}, max_new_tokens)  # turn 2: rows left out end
+    # replies: {task_index: (generated token ids, ended with the end-of-turn token)}
+
+Used by evaluation (evaluate.rollout_batch). What it does that `model.generate` does not:
+  - a turn feeds only each row's new text, left-padded into one block appended to the whole batch; padding (and
+    anything after a row's end-of-turn token) is masked and positions come from the mask, so every row sees
+    exactly its own conversation, written in the policy's own tokens;
+  - rows whose episode ended are dropped between turns, and rows that finished their reply stop costing compute
+    within the turn: when fewer than half of the rows in the decode batch are still generating, the finished
+    ones are parked (their cache set aside) and the batch shrinks; parked rows rejoin, right-padded, at the end
+    of the turn;
+  - the cache grows into preallocated room (`GrowingLayer`) instead of re-concatenating the whole cache at
+    every generated token, which at a batch of 100 and ~700 tokens of context copied ~3 GB per token;
+  - on the first turn, the tokens all rows share (system prompt, tool list) are read once and their cache
+    copied to every row.
+Not covered: sampling (greedy only), beam search, models with sliding-window or non-attention cache layers
+(those get transformers' own DynamicCache layers and are correct, just without the preallocated growth).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
+
+
+class GrowingLayer(DynamicLayer):
+    """A DynamicLayer that writes new keys/values into spare room and exposes views of the filled part, so adding
+    one token costs one token's copy rather than a copy of the whole cache (DynamicLayer's torch.cat)."""
+
+    room = 256  # tokens of spare room added when the buffer is full
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        super().lazy_initialization(key_states, value_states)
+        self._adopt(key_states[:, :, :0].contiguous(), value_states[:, :, :0].contiguous())
+
+    def _adopt(self, keys: torch.Tensor, values: torch.Tensor, room: int = 0) -> None:
+        """Use `keys`/`values` as the filled part of fresh buffers with `room` spare tokens."""
+        batch, heads, length, dim = keys.shape
+        self._keys = keys.new_empty(batch, heads, length + room, dim)
+        self._values = values.new_empty(batch, values.shape[1], length + room, values.shape[-1])
+        self._keys[:, :, :length] = keys
+        self._values[:, :, :length] = values
+        self.keys, self.values = self._keys[:, :, :length], self._values[:, :, :length]
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        length, new = self.keys.shape[-2], key_states.shape[-2]
+        if length + new > self._keys.shape[-2]:
+            self._adopt(self.keys, self.values, room=new + self.room)
+        self._keys[:, :, length:length + new] = key_states
+        self._values[:, :, length:length + new] = value_states
+        self.keys, self.values = self._keys[:, :, :length + new], self._values[:, :, :length + new]
+        return self.keys, self.values
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.is_initialized:
+            self._adopt(self.keys[indices], self.values[indices])
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        if self.is_initialized:
+            self._adopt(self.keys.repeat_interleave(repeats, dim=0), self.values.repeat_interleave(repeats, dim=0))
+
+
+def new_cache(model: Any) -> Cache:
+    """A cache of GrowingLayers for a full-attention model; transformers' DynamicCache for anything else."""
+    config = getattr(model, "config", None)
+    text = config.get_text_config(decoder=True) if config is not None else None
+    layer_types = set(getattr(text, "layer_types", None) or ["full_attention"])
+    if config is None or layer_types != {"full_attention"} or getattr(text, "sliding_window", None):
+        return DynamicCache(config=config)
+    return Cache(layer_class_to_replicate=GrowingLayer)
+
+
+def _pad_right(tensor: torch.Tensor, length: int, dim: int) -> torch.Tensor:
+    missing = length - tensor.shape[dim]
+    if missing <= 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor, tensor.new_zeros(shape)], dim=dim)
+
+
+class CachedSession:
+    """One batch of conversations played turn by turn; see the module docstring."""
+
+    min_shared_prefix = 16  # tokens: below this, the first turn just reads every row's prompt in full
+    park_below = 0.5  # park finished rows when fewer than this fraction of the decode batch still generates
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.rows: list[int] = []  # task index of each batch row
+        self.mask: torch.Tensor | None = None  # (rows, cached tokens): 1 where a token is part of the conversation
+        self.cache: Cache | None = None
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+
+    @torch.no_grad()
+    def generate(self, segments: dict[int, str], max_new_tokens: int) -> dict[int, tuple[list[int], bool]]:
+        """Append `segments` (task index -> text) and generate one reply per row: {index: (token ids, ended)}.
+        Rows not in `segments` leave the session."""
+        if self.mask is not None:
+            keep = [r for r, i in enumerate(self.rows) if i in segments]
+            if len(keep) < len(self.rows):
+                index = torch.tensor(keep, device=self.mask.device)
+                self.mask = self.mask[index]
+                self.cache.batch_select_indices(index)
+            self.rows = [self.rows[r] for r in keep]
+        else:
+            self.rows = sorted(segments)
+        encoded = [self.tokenizer(segments[i], add_special_tokens=False)["input_ids"] for i in self.rows]
+        if self.cache is None:
+            encoded = self._prefill_shared_prefix(encoded)
+        pad = self.tokenizer.pad_token_id
+        width = max(len(e) for e in encoded)
+        device = self.model.device
+        block = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=device)
+        block_mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=device)
+        self.mask = block_mask if self.mask is None else torch.cat([self.mask, block_mask], dim=1)
+        logits = self._forward(block, self.mask, self.cache)
+        generated, ended = self._decode(logits, max_new_tokens)
+        return {i: (generated[r], ended[r]) for r, i in enumerate(self.rows)}
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: Cache) -> torch.Tensor:
+        """Feed `ids` (the last columns of `mask`) into `cache`; the logits of each row's last position."""
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)[:, -ids.shape[1]:]
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache,
+                         use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1, :]
+
+    def _decode(self, logits: torch.Tensor, max_new_tokens: int) -> tuple[list[list[int]], list[bool]]:
+        """Greedy decoding of every row from `logits`; every generated token (the end-of-turn one included) ends up
+        in the cache and the mask, so the next turn only feeds its new text."""
+        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
+        n = len(self.rows)
+        generated: list[list[int]] = [[] for _ in range(n)]
+        ended = [False] * n
+        live = list(range(n))  # batch rows in the decode batch (the cache's rows), in order
+        cache, mask = self.cache, self.mask
+        parked: list[tuple[list[int], list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]] = []
+        for step in range(max_new_tokens):
+            tokens = logits.argmax(dim=-1)
+            fresh = [not ended[r] for r in live]  # rows whose token this step is part of their reply
+            for j, r in enumerate(live):
+                if fresh[j]:
+                    generated[r].append(int(tokens[j]))
+                    ended[r] = generated[r][-1] == eos
+            tokens = torch.where(torch.tensor(fresh, device=tokens.device), tokens, torch.full_like(tokens, pad))
+            mask = torch.cat([mask, torch.tensor(fresh, device=mask.device).long()[:, None]], dim=1)
+            logits = self._forward(tokens[:, None], mask, cache)  # the last token too: the cache holds the reply
+            going = [j for j, r in enumerate(live) if not ended[r]]
+            if not going or step == max_new_tokens - 1:
+                break
+            if len(going) < self.park_below * len(live):
+                stopped = [j for j in range(len(live)) if ended[live[j]]]
+                parked.append(([live[j] for j in stopped], _rows_of(cache, stopped), mask[stopped]))
+                index = torch.tensor(going, device=mask.device)
+                cache.batch_select_indices(index)
+                mask, logits, live = mask[index], logits[index], [live[j] for j in going]
+        self.mask = mask
+        if parked:
+            self._unpark(live, parked)
+        return generated, ended
+
+    def _unpark(self, live: list[int], parked: list) -> None:
+        """Put the parked rows back: the whole batch in row order, shorter rows right-padded and masked."""
+        length = self.mask.shape[1]
+        order = list(live)
+        keys = [[layer.keys] for layer in self.cache.layers]
+        values = [[layer.values] for layer in self.cache.layers]
+        masks = [self.mask]
+        for rows, tensors, mask in parked:
+            order += rows
+            masks.append(_pad_right(mask, length, dim=1))
+            for k, (key, value) in enumerate(tensors):
+                keys[k].append(_pad_right(key, length, dim=2))
+                values[k].append(_pad_right(value, length, dim=2))
+        back = torch.tensor(sorted(range(len(order)), key=order.__getitem__), device=self.mask.device)
+        self.mask = torch.cat(masks)[back]
+        for layer, key, value in zip(self.cache.layers, keys, values):
+            layer.keys, layer.values = torch.cat(key)[back], torch.cat(value)[back]
+            if isinstance(layer, GrowingLayer):
+                layer._adopt(layer.keys, layer.values)
+
+    def _prefill_shared_prefix(self, encoded: list[list[int]]) -> list[list[int]]:
+        """Run the tokens every row starts with (the system prompt and tool list) once, copy their cache to all
+        rows, and return what is left of each row (at least one token, so each row generates from its own text)."""
+        self.cache = new_cache(self.model)
+        shared = 0
+        limit = min(len(e) for e in encoded) - 1
+        while shared < limit and all(e[shared] == encoded[0][shared] for e in encoded):
+            shared += 1
+        if len(encoded) < 2 or shared < self.min_shared_prefix:
+            return encoded
+        prefix = torch.tensor([encoded[0][:shared]], device=self.model.device)
+        self.model(input_ids=prefix, attention_mask=torch.ones_like(prefix), cache=self.cache,
+                   use_cache=True, logits_to_keep=1)
+        self.cache.batch_repeat_interleave(len(encoded))
+        self.mask = torch.ones(len(encoded), shared, dtype=torch.long, device=self.model.device)
+        return [e[shared:] for e in encoded]
+
+
+def _rows_of(cache: Cache, rows: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Copies of the keys and values of batch `rows`, layer by layer."""
+    index = torch.tensor(rows, device=cache.layers[0].keys.device)
+    return [(layer.keys[index], layer.values[index]) for layer in cache.layers]
