@@ -96,7 +96,7 @@ def main() -> int:
     max_new = cfg.eval.max_new_tokens or cfg.grpo.max_completion_length
 
     fed = {"cached": 0}
-    original = ev._CachedSession.generate
+    original = ev.CachedSession.generate
 
     def counting(self: Any, segments: dict[int, str], n: int) -> Any:
         fed["cached"] += sum(len(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in segments.values())
@@ -108,12 +108,16 @@ def main() -> int:
         for start in range(0, len(tasks), args.batch_size):
             chunk = tasks[start:start + args.batch_size]
             if name == "cached":
-                ev._CachedSession.generate = counting
-                done, _ = ev.rollout_batch(model, tokenizer, env_cls, chunk, system, max_new, cfg.env.max_turns)
-                ev._CachedSession.generate = original
+                ev.CachedSession.generate = counting
+                done, completions = ev.rollout_batch(model, tokenizer, env_cls, chunk, system, max_new,
+                                                     cfg.env.max_turns)
+                ev.CachedSession.generate = original
             else:
-                done, _, n = reprefill_rollouts(model, tokenizer, env_cls, chunk, system, max_new, cfg.env.max_turns)
+                done, completions, n = reprefill_rollouts(model, tokenizer, env_cls, chunk, system, max_new,
+                                                          cfg.env.max_turns)
                 fed["re-prefill"] = fed.get("re-prefill", 0) + n
+            for env, completion in zip(done, completions):
+                env._finish_episode(completion)  # verify the episode, as the reward functions do in `eval`
             envs += done
         results[name] = (time.time() - started, sum(e.outcome.success for e in envs))
         print(f"{name:10s}  {results[name][0]:7.1f} s   {fed[name]:8d} prompt tokens fed   "
