@@ -17,7 +17,6 @@ token-identical to what the policy wrote. Not covered: sampling, other batch siz
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 import time
@@ -73,27 +72,13 @@ def reprefill_rollouts(model: Any, tokenizer: Any, env_cls: type, tasks: list[di
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--adapter", required=True, help="An adapter that makes tool calls, e.g. RUN_DIR/sft/adapter.")
-    parser.add_argument("--config", default="configs/default.yaml")
-    parser.add_argument("--limit", type=int, default=50)
-    parser.add_argument("--batch-size", type=int, default=50)
-    args = parser.parse_args()
+    from _eval_setup import load_eval_setup
 
     from agent_lightning import evaluate as ev
-    from agent_lightning.chat.tool_format import prepare_for_tools
-    from agent_lightning.config import load_config
-    from agent_lightning.registry import discover
-    from agent_lightning.train.grpo import environment_class
 
-    discover()
-    cfg = load_config(args.config)
-    env_cls = environment_class(cfg)
-    tasks = env_cls.tasks("test", cfg.env.test_size, cfg.env.seed)[: args.limit]
-    model, tokenizer = ev.load_for_eval(cfg, args.adapter)
-    prepare_for_tools(tokenizer, cfg.policy.tool_prompt)
-    system = cfg.env.system_prompt if cfg.env.system_prompt is not None else env_cls.system_prompt
-    max_new = cfg.eval.max_new_tokens or cfg.grpo.max_completion_length
+    setup = load_eval_setup(__doc__.splitlines()[0], default_limit=50)
+    args, cfg, env_cls, tasks = setup.args, setup.cfg, setup.env_cls, setup.tasks
+    model, tokenizer, system, max_new = setup.model, setup.tokenizer, setup.system, setup.max_new
 
     fed = {"cached": 0}
     original = ev.CachedSession.generate
