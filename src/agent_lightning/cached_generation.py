@@ -40,7 +40,12 @@ class GrowingLayer(DynamicLayer):
         self._adopt(key_states[:, :, :0].contiguous(), value_states[:, :, :0].contiguous())
 
     def _adopt(self, keys: torch.Tensor, values: torch.Tensor, room: int = 0) -> None:
-        """Use `keys`/`values` as the filled part of fresh buffers with `room` spare tokens."""
+        """Use `keys`/`values` as the filled part of the buffers, copied into new ones when `room` spare tokens
+        are asked for (without room, fresh tensors are taken as they are)."""
+        if not room:
+            self._keys, self._values = keys.contiguous(), values.contiguous()
+            self.keys, self.values = self._keys, self._values
+            return
         batch, heads, length, dim = keys.shape
         self._keys = keys.new_empty(batch, heads, length + room, dim)
         self._values = values.new_empty(batch, values.shape[1], length + room, values.shape[-1])
@@ -152,8 +157,9 @@ class CachedSession:
                 if fresh[j]:
                     generated[r].append(int(tokens[j]))
                     ended[r] = generated[r][-1] == eos
-            tokens = torch.where(torch.tensor(fresh, device=tokens.device), tokens, torch.full_like(tokens, pad))
-            mask = torch.cat([mask, torch.tensor(fresh, device=mask.device).long()[:, None]], dim=1)
+            fresh_mask = torch.tensor(fresh, device=mask.device)
+            tokens = torch.where(fresh_mask, tokens, torch.full_like(tokens, pad))
+            mask = torch.cat([mask, fresh_mask.long()[:, None]], dim=1)
             logits = self._forward(tokens[:, None], mask, cache)  # the last token too: the cache holds the reply
             going = [j for j, r in enumerate(live) if not ended[r]]
             if not going or step == max_new_tokens - 1:
@@ -185,9 +191,10 @@ class CachedSession:
         back = torch.tensor(sorted(range(len(order)), key=order.__getitem__), device=self.mask.device)
         self.mask = torch.cat(masks)[back]
         for layer, key, value in zip(self.cache.layers, keys, values):
-            layer.keys, layer.values = torch.cat(key)[back], torch.cat(value)[back]
             if isinstance(layer, GrowingLayer):
-                layer._adopt(layer.keys, layer.values)
+                layer._adopt(torch.cat(key)[back], torch.cat(value)[back])
+            else:
+                layer.keys, layer.values = torch.cat(key)[back], torch.cat(value)[back]
 
     def _prefill_shared_prefix(self, encoded: list[list[int]]) -> list[list[int]]:
         """Run the tokens every row starts with (the system prompt and tool list) once, copy their cache to all

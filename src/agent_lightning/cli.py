@@ -197,7 +197,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     add_plugin_dirs(args.plugin_dir)
     from agent_lightning.evaluate import evaluate, format_report
 
-    report = evaluate(cfg, args.split, args.adapter, args.limit, args.batch_size or cfg.eval.batch_size)
+    report = evaluate(cfg, args.split, args.adapter, args.limit, args.batch_size)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 

@@ -128,8 +128,9 @@ def _tools(env: Any) -> list[Any]:
 
 
 def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit: int | None = None,
-             batch_size: int = 8, model: Any = None, tokenizer: Any = None) -> dict[str, Any]:
-    """Greedy evaluation of the policy (or `model`/`tokenizer` given) on `split`; see the module docstring."""
+             batch_size: int | None = None, model: Any = None, tokenizer: Any = None) -> dict[str, Any]:
+    """Greedy evaluation of the policy (or `model`/`tokenizer` given) on `split`, `batch_size` (default
+    `eval.batch_size`) episodes at a time; see the module docstring."""
     from agent_lightning.registry import discover
     from agent_lightning.rewarding import RewardSuite
     from agent_lightning.train.grpo import environment_class
@@ -156,7 +157,7 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     if merged:  # the training model: fold the adapter into the weights for the rollouts, unfold it afterwards
         model.merge_adapter()
     try:
-        rows = _play(cfg, model, tokenizer, env_cls, suite, tasks, system, batch_size, started)
+        rows = _play(cfg, model, tokenizer, env_cls, suite, tasks, system, batch_size or cfg.eval.batch_size, started)
     finally:
         if merged:
             model.unmerge_adapter()

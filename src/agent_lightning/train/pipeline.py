@@ -117,8 +117,7 @@ def baseline_eval(cfg: Config, run_dir: Path, resume: bool) -> dict[str, Any] | 
         return json.loads(path.read_text())
     from agent_lightning.evaluate import evaluate, format_report
 
-    report = evaluate(cfg, "test", adapter=cfg.policy.init_adapter, limit=cfg.eval.limit or None,
-                      batch_size=cfg.eval.batch_size)
+    report = evaluate(cfg, "test", adapter=cfg.policy.init_adapter, limit=cfg.eval.limit or None)
     log.info("before training:\n%s", format_report(report))
     rundir.write_json(path, report)
     return report
@@ -181,8 +180,7 @@ def train_stage(stage: str, cfg: Config, run_dir: Path, env_cls: type, checkpoin
         elif cfg.eval.at_end:
             from agent_lightning.evaluate import evaluate, format_report
 
-            report = evaluate(cfg, "test", limit=cfg.eval.limit or None, batch_size=cfg.eval.batch_size,
-                              model=trainer.model, tokenizer=tokenizer, adapter=str(run_dir / "adapter"))
+            report = evaluate(cfg, "test", limit=cfg.eval.limit or None, model=trainer.model, tokenizer=tokenizer, adapter=str(run_dir / "adapter"))
             log.info("%s", format_report(report))
             rundir.write_json(run_dir / "summary.json", {**summary, "eval": report})
 
