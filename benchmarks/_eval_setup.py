@@ -23,7 +23,7 @@ def load_eval_setup(description: str, default_limit: int) -> SimpleNamespace:
     from agent_lightning.chat.tool_format import prepare_for_tools
     from agent_lightning.config import load_config
     from agent_lightning.registry import discover
-    from agent_lightning.train.grpo import environment_class
+    from agent_lightning.train.grpo import environment_class, system_prompt
 
     discover()
     cfg = load_config(args.config)
@@ -33,5 +33,5 @@ def load_eval_setup(description: str, default_limit: int) -> SimpleNamespace:
     return SimpleNamespace(
         args=args, cfg=cfg, env_cls=env_cls, model=model, tokenizer=tokenizer,
         tasks=env_cls.tasks("test", cfg.env.test_size, cfg.env.seed)[: args.limit],
-        system=cfg.env.system_prompt if cfg.env.system_prompt is not None else env_cls.system_prompt,
+        system=system_prompt(cfg, env_cls),
         max_new=cfg.eval.max_new_tokens or cfg.grpo.max_completion_length)

@@ -5,7 +5,7 @@ whole conversation every turn, at the same success rate.
                                               [--limit 50] [--batch-size 50]
 
 Both variants play the same test tasks greedily with the same policy, tools, sandbox and verifier:
-  - cached:    agent_lightning.evaluate.rollout_batch (what `eval` runs): each turn feeds only the new tool
+  - cached:    agent_lightning.rollouts.play_episodes (what `eval` runs): each turn feeds only the new tool
                results; the context is the policy's own tokens;
   - re-prefill: each turn renders the whole conversation again through the chat template and generates from
                scratch (how evaluation worked before), the context being the re-rendered parsed replies.
@@ -74,17 +74,18 @@ def reprefill_rollouts(model: Any, tokenizer: Any, env_cls: type, tasks: list[di
 def main() -> int:
     from _eval_setup import load_eval_setup
 
-    from agent_lightning import evaluate as ev
+    from agent_lightning.cached_generation import CachedSession
+    from agent_lightning.rollouts import play_episodes
 
     setup = load_eval_setup(__doc__.splitlines()[0], default_limit=50)
     args, cfg, env_cls, tasks = setup.args, setup.cfg, setup.env_cls, setup.tasks
     model, tokenizer, system, max_new = setup.model, setup.tokenizer, setup.system, setup.max_new
 
     fed = {"cached": 0}
-    original = ev.CachedSession.generate
+    original = CachedSession.generate
 
-    def counting(self: Any, segments: dict[int, str], n: int) -> Any:
-        fed["cached"] += sum(len(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in segments.values())
+    def counting(self: Any, segments: dict[int, list[int]], n: Any) -> Any:
+        fed["cached"] += sum(len(s) for s in segments.values())
         return original(self, segments, n)
 
     results = {}
@@ -93,10 +94,11 @@ def main() -> int:
         for start in range(0, len(tasks), args.batch_size):
             chunk = tasks[start:start + args.batch_size]
             if name == "cached":
-                ev.CachedSession.generate = counting
-                done, completions = ev.rollout_batch(model, tokenizer, env_cls, chunk, system, max_new,
-                                                     cfg.env.max_turns)
-                ev.CachedSession.generate = original
+                CachedSession.generate = counting
+                episodes = play_episodes(model, tokenizer, env_cls, chunk, system, max_new_tokens=max_new,
+                                         max_turns=cfg.env.max_turns)
+                done, completions = [e.env for e in episodes], [e.messages for e in episodes]
+                CachedSession.generate = original
             else:
                 done, completions, n = reprefill_rollouts(model, tokenizer, env_cls, chunk, system, max_new,
                                                           cfg.env.max_turns)

@@ -4,7 +4,7 @@ episodes faster than `model.generate` on the kept cache, with identical replies.
     .venv/bin/python benchmarks/eval_decode.py --adapter RUN_DIR/sft/adapter [--config configs/default.yaml]
                                                [--limit 100] [--batch-size 100]
 
-Both variants run agent_lightning.evaluate.rollout_batch on the same test tasks with the same policy, tools and
+Both variants run agent_lightning.rollouts.play_episodes on the same test tasks with the same policy, tools and
 sandbox; only the generation session differs:
   - generate: the kept-cache session as it was before (transformers' `generate` on a DynamicCache, whose every
     token re-concatenates the whole cache, and whose finished rows keep computing until the longest reply ends);
@@ -33,13 +33,13 @@ class GenerateSession:
 
     min_shared_prefix = 16
 
-    def __init__(self, model: Any, tokenizer: Any) -> None:
+    def __init__(self, model: Any, tokenizer: Any, sampling: Any = None) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.rows: list[int] = []
         self.ids = self.mask = self.cache = None
 
     @torch.no_grad()
-    def generate(self, segments: dict[int, str], max_new_tokens: int) -> dict[int, tuple[list[int], bool]]:
+    def generate(self, segments: dict[int, list[int]], max_new_tokens: dict[int, int]) -> dict[int, tuple[list[int], bool]]:
         keep = [r for r, i in enumerate(self.rows) if i in segments]
         if self.ids is not None and len(keep) < len(self.rows):
             index = torch.tensor(keep)
@@ -47,7 +47,8 @@ class GenerateSession:
             self.cache.batch_select_indices(index)
         self.rows = [self.rows[r] for r in keep] if self.ids is not None else sorted(segments)
         pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
-        encoded = [self.tokenizer(segments[i], add_special_tokens=False)["input_ids"] for i in self.rows]
+        encoded = [list(segments[i]) for i in self.rows]
+        max_new_tokens = max(max_new_tokens.values())  # one limit per turn (evaluation gives every row the same)
         if self.ids is None:
             encoded = self._prefill_shared_prefix(encoded)
         width = max(len(e) for e in encoded)
@@ -84,7 +85,7 @@ class GenerateSession:
 def main() -> int:
     from _eval_setup import load_eval_setup
 
-    from agent_lightning import evaluate as ev
+    from agent_lightning import rollouts
     from agent_lightning.cached_generation import CachedSession
 
     setup = load_eval_setup(__doc__.splitlines()[0], default_limit=100)
@@ -93,18 +94,20 @@ def main() -> int:
 
     results = {}
     for name, session in (("generate", GenerateSession), ("own loop", CachedSession)):
-        ev.CachedSession = session
+        rollouts.CachedSession = session
         started, envs, replies = time.time(), [], []
         for start in range(0, len(tasks), args.batch_size):
-            done, completions = ev.rollout_batch(model, tokenizer, env_cls, tasks[start:start + args.batch_size],
-                                                 system, max_new, cfg.env.max_turns, cfg.eval.max_failed_turns)
+            episodes = rollouts.play_episodes(model, tokenizer, env_cls, tasks[start:start + args.batch_size], system,
+                                              max_new_tokens=max_new, max_turns=cfg.env.max_turns,
+                                              max_failed_turns=cfg.eval.max_failed_turns)
+            done, completions = [e.env for e in episodes], [e.messages for e in episodes]
             for env, completion in zip(done, completions):
                 env._finish_episode(completion)  # verify the episode, as the reward functions do in `eval`
             envs += done
             replies += [[m.get("content") or str(m.get("tool_calls")) for m in c] for c in completions]
         results[name] = (time.time() - started, sum(e.outcome.success for e in envs), replies)
         print(f"{name:9s} {results[name][0]:7.1f} s   success {results[name][1]}/{len(tasks)}", flush=True)
-    ev.CachedSession = CachedSession
+    rollouts.CachedSession = CachedSession
     same = results["generate"][2] == results["own loop"][2]
     print(f"speed-up of the own decode loop: {results['generate'][0] / results['own loop'][0]:.2f}x wall time; "
           f"replies identical: {same}")

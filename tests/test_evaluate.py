@@ -24,7 +24,7 @@ def test_cli_reports_json_with_tiers_for_a_tool_environment():
 def test_a_scripted_policy_that_calls_the_reference_solution_scores_full_marks(tiny_policy, monkeypatch):
     """Replace generation by the reference trajectory (rendered in Mistral's format): the loop must execute the
     calls in the sandbox, feed results back, stop on the final answer, and verify the episode as a success."""
-    from agent_lightning import evaluate as ev
+    from agent_lightning import evaluate as ev, rollouts
     from agent_lightning.registry import ENVIRONMENTS, discover
 
     discover()
@@ -36,13 +36,13 @@ def test_a_scripted_policy_that_calls_the_reference_solution_scores_full_marks(t
         """A generation session that replays each task's reference turns (several calls in one turn where the
         solution groups them), reading only the text the rollout loop feeds it."""
 
-        def __init__(self, model, tokenizer):
+        def __init__(self, model, tokenizer, sampling=None):
             self.seen = {}
 
         def generate(self, segments, max_new_tokens):
             replies = {}
-            for i, text in segments.items():
-                self.seen[i] = self.seen.get(i, "") + text
+            for i, segment in segments.items():
+                self.seen[i] = self.seen.get(i, "") + tokenizer.decode(segment)
                 prompt = next(p for p in tasks if p in self.seen[i])
                 done = self.seen[i].count("[TOOL_CALLS]")  # turns played so far (a turn may carry several results)
                 sizes, calls = tasks[prompt]["turns"], tasks[prompt]["calls"]
@@ -56,7 +56,7 @@ def test_a_scripted_policy_that_calls_the_reference_solution_scores_full_marks(t
                 replies[i] = (ids, True)
             return replies
 
-    monkeypatch.setattr(ev, "CachedSession", Scripted)
+    monkeypatch.setattr(rollouts, "CachedSession", Scripted)
     report = ev.evaluate(cfg, "test", model=model, tokenizer=tokenizer, batch_size=3)
     assert report["tasks"] == 6 and report["success_rate"] == 1.0, report
     assert report["tool_error_rate"] == 0.0 and report["mean_tool_calls"] >= 1
@@ -86,7 +86,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_an_episode_ends_after_max_failed_turns_of_only_failing_calls(tiny_policy, monkeypatch):
     """A policy that keeps calling a tool that fails stops after `max_failed_turns` such turns (0: only
     env.max_turns stops it)."""
-    from agent_lightning import evaluate as ev
+    from agent_lightning import rollouts
     from agent_lightning.chat.tool_format import prepare_for_tools
     from agent_lightning.registry import ENVIRONMENTS, discover
 
@@ -98,17 +98,18 @@ def test_an_episode_ends_after_max_failed_turns_of_only_failing_calls(tiny_polic
                      add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
 
     class AlwaysFails:
-        def __init__(self, model, tokenizer):
+        def __init__(self, model, tokenizer, sampling=None):
             pass
 
         def generate(self, segments, max_new_tokens):
             return {i: (call, True) for i in segments}
 
-    monkeypatch.setattr(ev, "CachedSession", AlwaysFails)
+    monkeypatch.setattr(rollouts, "CachedSession", AlwaysFails)
     tasks = env_cls.tasks("test", 2, 0)
     for limit, turns in ((2, 2), (0, 4)):
-        envs, completions = ev.rollout_batch(None, tokenizer, env_cls, tasks, None, 32, max_turns=3,
+        episodes = rollouts.play_episodes(None, tokenizer, env_cls, tasks, None, max_new_tokens=32, max_turns=3,
                                           max_failed_turns=limit)
+        completions = [e.messages for e in episodes]
         assert [sum(m["role"] == "assistant" for m in c) for c in completions] == [turns, turns]
         assert all(m["content"].startswith("{'error'") for c in completions for m in c if m["role"] == "tool")
 

@@ -1,8 +1,10 @@
-"""Multi-turn tool rollouts through our GRPO pipeline and TRL's tool loop, on the tiny Mistral (Mistral v0.3 format).
+"""Multi-turn tool rollouts through our GRPO pipeline, on the tiny Mistral (Mistral v0.3 format), with each
+rollout loop: ours (`grpo.rollouts=cached`, TRL's `rollout_func`) and TRL's own (`grpo.rollouts=trl`).
 
-A random tiny model never writes a tool call, so the first generation of every step is scripted: one rollout
-calls `list_dir`, its sibling writes a malformed call. Everything after that is real: TRL's tool loop, our parser,
-the sandboxed workspace, verification, rewards and the traces.
+A random tiny model never writes a tool call, so the first reply of every rollout is scripted (forced through the
+generation loop, so later turns continue from it): one rollout calls `list_dir`, its sibling writes a malformed
+call. Everything after that is real: the tool loop, our parser, the sandboxed workspace, verification, rewards,
+TRL's loss on the rollouts' tokens, and the traces.
 """
 
 import json
@@ -16,27 +18,64 @@ SCRIPTED = ['[TOOL_CALLS] [{"name": "list_dir", "arguments": {"path": "."}}]',
             '[TOOL_CALLS] [{"name": "list_dir", "arguments": {"path" "."}}]']
 
 
-@pytest.fixture(scope="module")
-def scripted_run(tmp_path_factory):
+def _scripted_ids(tokenizer, index):
+    return tokenizer(SCRIPTED[index % 2], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+
+class ScriptedFirstTurn:
+    """Patch CachedSession so that every row's first reply is the scripted one: its tokens are fed through the
+    model into the cache as if generated, and the next turns decode for real."""
+
+    def __enter__(self):
+        import torch
+
+        from agent_lightning.cached_generation import CachedSession
+
+        self.original = original = CachedSession._decode
+
+        def decode(session, logits, limits):
+            if getattr(session, "scripted", False):
+                return original(session, logits, limits)
+            session.scripted = True
+            replies = [_scripted_ids(session.tokenizer, i) for i in session.rows]
+            width = max(map(len, replies))
+            block = torch.tensor([r + [session.tokenizer.pad_token_id] * (width - len(r)) for r in replies])
+            block_mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in replies])
+            session.mask = torch.cat([session.mask, block_mask], dim=1)
+            session._forward(block, session.mask, session.cache)
+            return replies, [True] * len(replies)
+
+        CachedSession._decode = decode
+        return self
+
+    def __exit__(self, *exc):
+        from agent_lightning.cached_generation import CachedSession
+
+        CachedSession._decode = self.original
+
+
+@pytest.fixture(scope="module", params=["cached", "trl"])
+def scripted_run(request, tmp_path_factory):
     from agent_lightning.config import load_config
     from agent_lightning.train.pipeline import run_training
 
+    cfg = load_config("configs/tiny.yaml", ["env.name=filesystem", "env.train_size=32", "env.test_size=8",
+                                             "grpo.max_steps=1", "grpo.max_completion_length=160",
+                                             "env.max_turns=2", f"grpo.rollouts={request.param}"])
+    if request.param == "cached":
+        with ScriptedFirstTurn():
+            return run_training(cfg, "grpo", str(tmp_path_factory.mktemp("runs") / "fs"))
     original = GRPOTrainer._generate_single_turn
 
     def first_turn_scripted(self, prompt_ids, images, multimodal_fields, num_generations, *args, **kwargs):
         ids, logprobs = original(self, prompt_ids, images, multimodal_fields, num_generations, *args, **kwargs)
         if num_generations > 1:  # the first turn; the tool loop generates one continuation per rollout
-            tok = self.processing_class
-            ids = [tok(SCRIPTED[i % 2], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-                   for i in range(len(ids))]
+            ids = [_scripted_ids(self.processing_class, i) for i in range(len(ids))]
             logprobs = None if logprobs is None else [[0.0] * len(x) for x in ids]
         return ids, logprobs
 
     GRPOTrainer._generate_single_turn = first_turn_scripted
     try:
-        cfg = load_config("configs/tiny.yaml", ["env.name=filesystem", "env.train_size=32", "env.test_size=8",
-                                                 "grpo.max_steps=1", "grpo.max_completion_length=160",
-                                                 "env.max_turns=2"])
         run_dir = run_training(cfg, "grpo", str(tmp_path_factory.mktemp("runs") / "fs"))
     finally:
         GRPOTrainer._generate_single_turn = original

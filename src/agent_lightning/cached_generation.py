@@ -1,11 +1,13 @@
-"""Batched greedy generation over multi-turn conversations that keeps each row's KV cache between turns.
+"""Batched generation over multi-turn conversations that keeps each row's KV cache between turns.
 
-    session = CachedSession(model, tokenizer)
+    session = CachedSession(model, tokenizer)                     # greedy
+    session = CachedSession(model, tokenizer, Sampling(0.8, 1.0, torch.Generator().manual_seed(0)))
     replies = session.generate({task_index: prompt_text, ...}, max_new_tokens)       # turn 1
-    replies = session.generate({task_index: tool_results_text, ...}, max_new_tokens)  # turn 2: rows left out end
+    replies = session.generate({task_index: tool_results_ids, ...}, {task_index: n})  # turn 2: rows left out end
     # replies: {task_index: (generated token ids, ended with the end-of-turn token)}
 
-Used by evaluation (evaluate.rollout_batch). What it does that `model.generate` does not:
+Segments are text or token ids; `max_new_tokens` is one limit for every row or one per row. Used by
+rollouts.play_episodes (evaluation greedy, GRPO sampled). What it does that `model.generate` does not:
   - a turn feeds only each row's new text, left-padded into one block appended to the whole batch; padding (and
     anything after a row's end-of-turn token) is masked and positions come from the mask, so every row sees
     exactly its own conversation, written in the policy's own tokens;
@@ -17,12 +19,14 @@ Used by evaluation (evaluate.rollout_batch). What it does that `model.generate` 
     every generated token, which at a batch of 100 and ~700 tokens of context copied ~3 GB per token;
   - on the first turn, the tokens all rows share (system prompt, tool list) are read once and their cache
     copied to every row.
-Not covered: sampling (greedy only), beam search, models with sliding-window or non-attention cache layers
+Sampling is temperature + nucleus (top-p) from the session's own generator. Not covered: top-k, repetition
+penalties, beam search, models with sliding-window or non-attention cache layers
 (those get transformers' own DynamicCache layers and are correct, just without the preallocated growth).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -93,14 +97,35 @@ def _pad_right(tensor: torch.Tensor, length: int, dim: int) -> torch.Tensor:
     return torch.cat([tensor, tensor.new_zeros(shape)], dim=dim)
 
 
+@dataclass
+class Sampling:
+    """Sample each token from softmax(logits / temperature), cut to the smallest set of tokens whose probability
+    reaches `top_p` (1.0: no cut), drawing from `generator` (seed it for reproducible rollouts)."""
+
+    temperature: float
+    top_p: float = 1.0
+    generator: torch.Generator | None = None
+
+    def pick(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.temperature <= 0:
+            return logits.argmax(dim=-1)
+        probs = torch.softmax(logits.float() / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            sorted_probs, order = probs.sort(dim=-1, descending=True)
+            outside = sorted_probs.cumsum(dim=-1) - sorted_probs >= self.top_p  # mass before a token already enough
+            sorted_probs = sorted_probs.masked_fill(outside, 0.0)
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+        return torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+
+
 class CachedSession:
     """One batch of conversations played turn by turn; see the module docstring."""
 
     min_shared_prefix = 16  # tokens: below this, the first turn just reads every row's prompt in full
     park_below = 0.5  # park finished rows when fewer than this fraction of the decode batch still generates
 
-    def __init__(self, model: Any, tokenizer: Any) -> None:
-        self.model, self.tokenizer = model, tokenizer
+    def __init__(self, model: Any, tokenizer: Any, sampling: Sampling | None = None) -> None:
+        self.model, self.tokenizer, self.sampling = model, tokenizer, sampling
         self.rows: list[int] = []  # task index of each batch row
         self.mask: torch.Tensor | None = None  # (rows, cached tokens): 1 where a token is part of the conversation
         self.cache: Cache | None = None
@@ -108,8 +133,10 @@ class CachedSession:
             tokenizer.pad_token = tokenizer.eos_token
 
     @torch.no_grad()
-    def generate(self, segments: dict[int, str], max_new_tokens: int) -> dict[int, tuple[list[int], bool]]:
-        """Append `segments` (task index -> text) and generate one reply per row: {index: (token ids, ended)}.
+    def generate(self, segments: dict[int, str | list[int]],
+                 max_new_tokens: int | dict[int, int]) -> dict[int, tuple[list[int], bool]]:
+        """Append `segments` (task index -> text or token ids) and generate one reply per row of at most
+        `max_new_tokens` (for all rows, or per task index): {index: (token ids, ended with end-of-turn)}.
         Rows not in `segments` leave the session."""
         if self.mask is not None:
             keep = [r for r, i in enumerate(self.rows) if i in segments]
@@ -120,7 +147,7 @@ class CachedSession:
             self.rows = [self.rows[r] for r in keep]
         else:
             self.rows = sorted(segments)
-        encoded = [self.tokenizer(segments[i], add_special_tokens=False)["input_ids"] for i in self.rows]
+        encoded = [self._ids(segments[i]) for i in self.rows]
         if self.cache is None:
             encoded = self._prefill_shared_prefix(encoded)
         pad = self.tokenizer.pad_token_id
@@ -130,8 +157,14 @@ class CachedSession:
         block_mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=device)
         self.mask = block_mask if self.mask is None else torch.cat([self.mask, block_mask], dim=1)
         logits = self._forward(block, self.mask, self.cache)
-        generated, ended = self._decode(logits, max_new_tokens)
+        limits = [max_new_tokens[i] if isinstance(max_new_tokens, dict) else max_new_tokens for i in self.rows]
+        generated, ended = self._decode(logits, limits)
         return {i: (generated[r], ended[r]) for r, i in enumerate(self.rows)}
+
+    def _ids(self, segment: str | list[int]) -> list[int]:
+        if isinstance(segment, str):
+            return self.tokenizer(segment, add_special_tokens=False)["input_ids"]
+        return list(segment)
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: Cache) -> torch.Tensor:
         """Feed `ids` (the last columns of `mask`) into `cache`; the logits of each row's last position."""
@@ -140,32 +173,35 @@ class CachedSession:
                          use_cache=True, logits_to_keep=1)
         return out.logits[:, -1, :]
 
-    def _decode(self, logits: torch.Tensor, max_new_tokens: int) -> tuple[list[list[int]], list[bool]]:
-        """Greedy decoding of every row from `logits`; every generated token (the end-of-turn one included) ends up
-        in the cache and the mask, so the next turn only feeds its new text."""
+    def _decode(self, logits: torch.Tensor, limits: list[int]) -> tuple[list[list[int]], list[bool]]:
+        """Decode every row from `logits` (greedy, or sampled) until its end-of-turn token or its limit; every
+        generated token (the end-of-turn one included) ends up in the cache and the mask, so the next turn only
+        feeds its new text."""
         eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
         n = len(self.rows)
         generated: list[list[int]] = [[] for _ in range(n)]
         ended = [False] * n
+        done = [limit <= 0 for limit in limits]  # ended, or out of room
         live = list(range(n))  # batch rows in the decode batch (the cache's rows), in order
         cache, mask = self.cache, self.mask
         parked: list[tuple[list[int], list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]] = []
-        for step in range(max_new_tokens):
-            tokens = logits.argmax(dim=-1)
-            fresh = [not ended[r] for r in live]  # rows whose token this step is part of their reply
+        while not all(done[r] for r in live):
+            tokens = self.sampling.pick(logits) if self.sampling else logits.argmax(dim=-1)
+            fresh = [not done[r] for r in live]  # rows whose token this step is part of their reply
             for j, r in enumerate(live):
                 if fresh[j]:
                     generated[r].append(int(tokens[j]))
                     ended[r] = generated[r][-1] == eos
+                    done[r] = ended[r] or len(generated[r]) >= limits[r]
             fresh_mask = torch.tensor(fresh, device=mask.device)
             tokens = torch.where(fresh_mask, tokens, torch.full_like(tokens, pad))
             mask = torch.cat([mask, fresh_mask.long()[:, None]], dim=1)
             logits = self._forward(tokens[:, None], mask, cache)  # the last token too: the cache holds the reply
-            going = [j for j, r in enumerate(live) if not ended[r]]
-            if not going or step == max_new_tokens - 1:
+            going = [j for j, r in enumerate(live) if not done[r]]
+            if not going:
                 break
             if len(going) < self.park_below * len(live):
-                stopped = [j for j in range(len(live)) if ended[live[j]]]
+                stopped = [j for j in range(len(live)) if done[live[j]]]
                 parked.append(([live[j] for j in stopped], _rows_of(cache, stopped), mask[stopped]))
                 index = torch.tensor(going, device=mask.device)
                 cache.batch_select_indices(index)

@@ -9,7 +9,8 @@ keyword arguments configured for it (each must be a named parameter of the funct
 not a silently ignored value). `async def` rewards are awaited. A spec's weight and on_error default to what the
 reward's `@reward(...)` declares.
 
-`environments`: for environments with tools TRL passes the rollout's instances; for single-turn environments
+`environments`: for environments with tools TRL (or our cached rollout function, which also passes each episode's
+messages as `rollout_messages`, scored as the completions) passes the rollout's instances; for single-turn environments
 the suite builds one per completion from the task columns; either way it calls `_finish_episode(completion)`
 once, so every reward reads a verified `env.outcome` (built once per batch, shared by all rewards).
 
@@ -42,6 +43,7 @@ from agent_lightning.registry import REWARDS
 log = logging.getLogger(__name__)
 
 ON_ERROR = ("zero", "skip", "raise")
+ROLLOUT_MESSAGES = "rollout_messages"  # a rollout function's episodes as messages: scored instead of TRL's re-parse
 TRL_ARGUMENTS = ("prompts", "completions", "completion_ids", "environments", "trainer_state", "log_metric",
                  "log_extra")
 
@@ -195,6 +197,8 @@ class _BoundReward:
         self._warned = False
 
     def __call__(self, prompts=None, completions=None, completion_ids=None, **kwargs: Any) -> list[float | None]:
+        if ROLLOUT_MESSAGES in kwargs:  # our cached rollouts (train/cached_rollouts.py): the episodes as played
+            completions = kwargs.pop(ROLLOUT_MESSAGES)
         n = len(completions)
         available = dict(kwargs, prompts=prompts, completions=completions, completion_ids=completion_ids)
         try:

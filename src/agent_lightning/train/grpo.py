@@ -4,8 +4,10 @@
 
 What this module adds around TRL: the task dataset from the environment, the reward suite (argument filtering,
 verified outcomes, isolation), a GRPOConfig mapped from `cfg.grpo`, and our callbacks (metrics.jsonl, progress).
-Environments with tools go through TRL's `environment_factory` tool loop, with the tokenizer prepared for the
-policy's tool-call format (chat/tool_format.py); single-turn ones are plain datasets.
+Environments with tools are played by our cached multi-turn loop handed to TRL as its `rollout_func`
+(train/cached_rollouts.py, `grpo.rollouts: cached`) or by TRL's own `environment_factory` tool loop
+(`grpo.rollouts: trl`, the one vLLM generates for), with the tokenizer prepared for the policy's tool-call format
+(chat/tool_format.py); single-turn ones are plain datasets.
 
 Not covered here: SFT (train/sft.py), evaluation, multi-process launch (accelerate does it).
 """
@@ -32,6 +34,11 @@ def environment_class(cfg: Config) -> type:
     return ENVIRONMENTS.get(cfg.env.name).obj
 
 
+def system_prompt(cfg: Config, env_cls: type) -> str | None:
+    """The run's system prompt: `env.system_prompt` when set, else the environment's own."""
+    return cfg.env.system_prompt if cfg.env.system_prompt is not None else env_cls.system_prompt
+
+
 def task_dataset(env_cls: type, cfg: Config, split: str = "train") -> Any:
     """The environment's tasks as a conversational `datasets.Dataset` (prompt + verifier columns)."""
     from datasets import Dataset
@@ -40,7 +47,7 @@ def task_dataset(env_cls: type, cfg: Config, split: str = "train") -> Any:
     rows = env_cls.tasks(split, size, cfg.env.seed)
     if not rows:
         raise UserError(f"env '{cfg.env.name}' produced no {split} tasks (size {size}, seed {cfg.env.seed}).")
-    system = cfg.env.system_prompt if cfg.env.system_prompt is not None else env_cls.system_prompt
+    system = system_prompt(cfg, env_cls)
     records = []
     for row in rows:
         prompt = ([{"role": "system", "content": system}] if system else []) + [
@@ -51,7 +58,7 @@ def task_dataset(env_cls: type, cfg: Config, split: str = "train") -> Any:
 
 
 def grpo_args(cfg: Config, run_dir: Path) -> Any:
-    """Map `cfg.grpo` to TRL's GRPOConfig."""
+    """Map `cfg.grpo` to TRL's GRPOConfig (checked: see `vllm_args` for generation settings)."""
     from trl import GRPOConfig
 
     g = cfg.grpo
@@ -91,6 +98,10 @@ def grpo_args(cfg: Config, run_dir: Path) -> Any:
 def vllm_args(g: Any) -> dict[str, Any]:
     """GRPOConfig's vLLM settings from `cfg.grpo`, checked: a mode TRL knows, sane sizes, and, when vLLM is on,
     vLLM installed and a CUDA GPU to run it."""
+    if g.rollouts not in ("cached", "trl"):
+        raise UserError(f"grpo.rollouts: '{g.rollouts}' is not 'cached' or 'trl'.")
+    if g.use_vllm and g.rollouts == "cached":
+        raise UserError("grpo.use_vllm=true generates through TRL's tool loop: add --set grpo.rollouts=trl.")
     if g.vllm_mode not in ("colocate", "server"):
         raise UserError(f"grpo.vllm_mode: '{g.vllm_mode}' is not 'colocate' or 'server'.")
     if not 0 < g.vllm_gpu_memory_utilization < 1:
@@ -125,6 +136,7 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
     from trl import GRPOTrainer
 
     from agent_lightning.memory.context import configure
+    from agent_lightning.train.cached_rollouts import CachedRollouts, rollout_trainer_class
 
     args = grpo_args(cfg, run_dir)
     args.reward_weights = suite.weights
@@ -138,14 +150,19 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
             log.warning("grpo.max_completion_length=%d is short for a tool episode (it counts every turn, call and "
                         "tool result; TRL drops results that do not fit): try --set grpo.max_completion_length=%d",
                         cfg.grpo.max_completion_length, 4 * TOOL_COMPLETION_TOKENS)
-    trainer = GRPOTrainer(
+    cached = has_tools and cfg.grpo.rollouts == "cached"
+    if cached:
+        loop = {"rollout_func": CachedRollouts(cfg, env_cls, system_prompt(cfg, env_cls))}
+    else:
+        loop = {"environment_factory": env_cls if has_tools else None}
+    trainer = (rollout_trainer_class() if cached else GRPOTrainer)(
         model=model,
         reward_funcs=suite.functions,
         args=args,
         train_dataset=task_dataset(env_cls, cfg, "train"),
         processing_class=tokenizer,
         callbacks=callbacks,
-        environment_factory=env_cls if has_tools else None,
+        **loop,
     )
     for noisy in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(noisy)

@@ -1,0 +1,81 @@
+"""GRPO rollouts for tool environments played by our cached multi-turn loop, as TRL's `rollout_func`.
+
+    trainer = build_grpo_trainer(...)   # grpo.rollouts: cached (the default) wires this in
+
+TRL's own tool loop (`environment_factory`) regenerates every turn with `generate` on the whole conversation so
+far, through the unmerged LoRA layers. `CachedRollouts` plays the step's episodes with rollouts.play_episodes
+instead: every rollout of the step in one batch, the adapter merged into the weights while generating, each row's
+KV cache kept between turns, sampled with `grpo.temperature` / `grpo.top_p` from a generator seeded by `run.seed`.
+It hands TRL what its own loop would have produced:
+  - `prompt_ids`, `completion_ids`: the exact tokens the policy read and wrote (tool results included), so TRL's
+    loss forward sees the sequence the samples were drawn from;
+  - `env_mask`: 1 on generated tokens, 0 on tool results and template text (TRL's tool mask: no loss there);
+  - `logprobs`: None (no importance-sampling correction, as with TRL's transformers generation);
+  - `environments` and `rollout_messages`: each rollout's environment and its messages, which the reward suite
+    (rewarding.py) verifies and scores instead of TRL's re-parse of the concatenated tokens;
+  - `tools/call_frequency`, `tools/failure_frequency`: the metrics TRL's loop logs.
+
+TRL passes a rollout function only the prompts; `RolloutGRPOTrainer` keeps the step's dataset rows (the task
+columns `env.reset` needs) where the function reads them. Each row arrives `num_generations` times, already
+repeated by TRL's sampler, and gets one rollout.
+
+Not covered: vLLM (set `grpo.rollouts=trl` with `grpo.use_vllm=true`), multimodal tool results, sampling top-k.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_lightning.config import Config
+from agent_lightning.rewarding import ROLLOUT_MESSAGES
+
+
+class CachedRollouts:
+    """TRL `rollout_func(prompts, trainer)`; see the module docstring."""
+
+    def __init__(self, cfg: Config, env_cls: type, system: str | None):
+        import torch
+
+        self.cfg, self.env_cls, self.system = cfg, env_cls, system
+        self.generator = torch.Generator().manual_seed(cfg.run.seed)
+
+    def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, Any]:
+        from agent_lightning.cached_generation import Sampling
+        from agent_lightning.rollouts import generation_weights, play_episodes
+
+        rows = trainer.rollout_inputs
+        if len(rows) != len(prompts):
+            raise RuntimeError(f"rollout function: {len(prompts)} prompts but {len(rows)} dataset rows this step")
+        tasks = [{**{k: v for k, v in row.items() if k not in ("prompt", "question")}, "prompt": row["question"]}
+                 for row in rows]
+        g = self.cfg.grpo
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        with generation_weights(model):
+            episodes = play_episodes(model, trainer.processing_class, self.env_cls, tasks, self.system,
+                                     max_new_tokens=g.max_completion_length, max_turns=self.cfg.env.max_turns,
+                                     completion_budget=g.max_completion_length,
+                                     sampling=Sampling(g.temperature, g.top_p, self.generator))
+        calls = sum(len(e.env.calls) for e in episodes)
+        failures = sum(not c["ok"] for e in episodes for c in e.env.calls)
+        trainer._log_metric("tools/call_frequency", calls / len(episodes))
+        trainer._log_metric("tools/failure_frequency", failures / calls if calls else 0.0)
+        return {"prompt_ids": [e.prompt_ids for e in episodes],
+                "completion_ids": [e.completion_ids for e in episodes],
+                "logprobs": None,
+                "env_mask": [e.generated_mask for e in episodes],
+                "environments": [e.env for e in episodes],
+                ROLLOUT_MESSAGES: [e.messages for e in episodes]}
+
+
+def rollout_trainer_class() -> type:
+    """GRPOTrainer that lets its rollout function read the step's dataset rows (TRL hands it only the prompts)."""
+    from trl import GRPOTrainer
+
+    class RolloutGRPOTrainer(GRPOTrainer):
+        rollout_inputs: list[dict[str, Any]] = []
+
+        def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+            self.rollout_inputs = inputs
+            return super()._generate_and_score_completions(inputs)
+
+    return RolloutGRPOTrainer
