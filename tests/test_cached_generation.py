@@ -79,3 +79,39 @@ def test_the_growing_cache_layer_holds_what_concatenation_holds():
     assert layer.get_seq_length() == 307
     more = torch.randn(4, 2, 1, 4)
     assert torch.equal(layer.update(more, more)[0][:, :, -1:], more)
+
+
+def test_sampling_draws_from_the_tempered_nucleus_reproducibly():
+    from agent_lightning.cached_generation import Sampling
+
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    logits = probs.log().repeat(4000, 1)
+    draws = Sampling(1.0, 0.7, torch.Generator().manual_seed(0)).pick(logits)
+    counts = torch.bincount(draws, minlength=4) / len(draws)
+    assert counts[2] == counts[3] == 0  # outside the smallest set reaching 0.7: never drawn
+    assert abs(counts[0] - 0.5 / 0.8) < 0.03  # inside it: renormalized
+    again = Sampling(1.0, 0.7, torch.Generator().manual_seed(0)).pick(logits)
+    assert torch.equal(draws, again)
+    cold = Sampling(0.05, 1.0, torch.Generator().manual_seed(0)).pick(logits)
+    assert (cold == 0).float().mean() > 0.99
+    hot = Sampling(1.0, 1.0, torch.Generator().manual_seed(0)).pick(logits)
+    assert abs(torch.bincount(hot, minlength=4)[3] / len(hot) - 0.05) < 0.02
+
+
+def test_sampled_turns_respect_each_rows_limit_and_the_seed(tiny_policy):
+    """Per-row limits cap each reply; the same seed replays the same sample; the reply is a sample (not greedy)."""
+    from agent_lightning.cached_generation import Sampling
+
+    model, tokenizer = tiny_policy
+    model.eval()
+    limits = {0: 3, 1: 12, 2: 0, 3: 7}
+
+    def play(seed):
+        session = CachedSession(model, tokenizer, Sampling(1.0, 1.0, torch.Generator().manual_seed(seed)))
+        return session.generate(FIRST, limits)
+
+    first, again, other = play(0), play(0), play(1)
+    assert first == again and first != other
+    assert all(len(first[i][0]) <= limits[i] for i in FIRST) and first[2] == ([], False)
+    greedy = CachedSession(model, tokenizer).generate(FIRST, limits)
+    assert greedy != first and all(len(greedy[i][0]) <= limits[i] for i in FIRST)

@@ -83,37 +83,6 @@ def test_a_missing_adapter_is_one_line():
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
 
-def test_an_episode_ends_after_max_failed_turns_of_only_failing_calls(tiny_policy, monkeypatch):
-    """A policy that keeps calling a tool that fails stops after `max_failed_turns` such turns (0: only
-    env.max_turns stops it)."""
-    from agent_lightning import rollouts
-    from agent_lightning.chat.tool_format import prepare_for_tools
-    from agent_lightning.registry import ENVIRONMENTS, discover
-
-    discover()
-    _, tokenizer = tiny_policy
-    prepare_for_tools(tokenizer)
-    env_cls = ENVIRONMENTS.get("filesystem").obj
-    call = tokenizer('[TOOL_CALLS] [{"name": "read_file", "arguments": {"path": "no/such/file.txt"}}]',
-                     add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-
-    class AlwaysFails:
-        def __init__(self, model, tokenizer, sampling=None):
-            pass
-
-        def generate(self, segments, max_new_tokens):
-            return {i: (call, True) for i in segments}
-
-    monkeypatch.setattr(rollouts, "CachedSession", AlwaysFails)
-    tasks = env_cls.tasks("test", 2, 0)
-    for limit, turns in ((2, 2), (0, 4)):
-        episodes = rollouts.play_episodes(None, tokenizer, env_cls, tasks, None, max_new_tokens=32, max_turns=3,
-                                          max_failed_turns=limit)
-        completions = [e.messages for e in episodes]
-        assert [sum(m["role"] == "assistant" for m in c) for c in completions] == [turns, turns]
-        assert all(m["content"].startswith("{'error'") for c in completions for m in c if m["role"] == "tool")
-
-
 def test_evaluating_the_training_model_merges_its_adapter_and_leaves_it_as_it_was(tiny_policy):
     """eval at the end of a stage folds a LoRA adapter into the weights for speed; afterwards the model must
     compute exactly what it did before (adapter unmerged, base weights restored, training mode back)."""
