@@ -101,7 +101,10 @@ class GRPOSection:
     gradient_accumulation_steps: int = _f(1, "Micro-batches per optimizer step; batch x accumulation completions are "
                                              "sampled per step and must be a multiple of num_generations.")
     num_generations: int = _f(4, "Completions sampled per prompt (the GRPO group size).")
-    max_completion_length: int = _f(32, "Max new tokens per completion.")
+    max_completion_length: int = _f(32, "Max new tokens per completion (a tool episode: every turn, call and tool "
+                                        "result).")
+    max_turn_tokens: int | None = _f(None, "Tool episodes played by grpo.rollouts=cached: max new tokens per reply "
+                                          "(none: what is left of max_completion_length).")
     temperature: float = _f(1.0, "Sampling temperature for rollouts.")
     top_p: float = _f(1.0, "Nucleus sampling for rollouts.")
     beta: float = _f(0.0, "KL coefficient against the reference policy (0 disables the reference model).")

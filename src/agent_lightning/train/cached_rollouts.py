@@ -5,7 +5,9 @@
 TRL's own tool loop (`environment_factory`) regenerates every turn with `generate` on the whole conversation so
 far, through the unmerged LoRA layers. `CachedRollouts` plays the step's episodes with rollouts.play_episodes
 instead: every rollout of the step in one batch, the adapter merged into the weights while generating, each row's
-KV cache kept between turns, sampled with `grpo.temperature` / `grpo.top_p` from a generator seeded by `run.seed`.
+KV cache kept between turns, sampled with `grpo.temperature` / `grpo.top_p` from a generator seeded by `run.seed`,
+each reply at most `grpo.max_turn_tokens` long (a sampled reply that runs on is cut there instead of spending the
+whole episode budget while every other row of the batch waits).
 It hands TRL what its own loop would have produced:
   - `prompt_ids`, `completion_ids`: the exact tokens the policy read and wrote (tool results included), so TRL's
     loss forward sees the sequence the samples were drawn from;
@@ -52,7 +54,8 @@ class CachedRollouts:
         model = trainer.accelerator.unwrap_model(trainer.model)
         with generation_weights(model):
             episodes = play_episodes(model, trainer.processing_class, self.env_cls, tasks, self.system,
-                                     max_new_tokens=g.max_completion_length, max_turns=self.cfg.env.max_turns,
+                                     max_new_tokens=g.max_turn_tokens or g.max_completion_length,
+                                     max_turns=self.cfg.env.max_turns,
                                      completion_budget=g.max_completion_length,
                                      sampling=Sampling(g.temperature, g.top_p, self.generator))
         calls = sum(len(e.env.calls) for e in episodes)
