@@ -33,3 +33,9 @@ def test_vllm_without_vllm_is_a_clear_error(tmp_path):
     cfg = load_config(None, ["grpo.use_vllm=true"])
     with pytest.raises(UserError, match="pip install vllm"):
         grpo_args(cfg, tmp_path)
+
+
+def test_an_unknown_rollout_loop_is_a_clear_error(tmp_path):
+    cfg = load_config(None, ["grpo.rollouts=fast"])
+    with pytest.raises(UserError, match="grpo.rollouts: 'fast' is not 'cached' or 'trl'"):
+        grpo_args(cfg, tmp_path)

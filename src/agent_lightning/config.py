@@ -115,7 +115,8 @@ class GRPOSection:
     gradient_checkpointing: bool = _f(False, "Trade compute for memory (worth it on GPU for 7B; slower on CPU).")
     rollouts: str = _f("cached", "Tool environments: 'cached' plays episodes with our own cached multi-turn loop "
                                  "(rollouts.py: each turn reads only the new tool results); 'trl' uses TRL's tool "
-                                 "loop (re-reads the whole conversation every turn; the one vLLM generates for).")
+                                 "loop (re-reads the whole conversation every turn; used whenever use_vllm is on, "
+                                 "vLLM generating).")
     use_vllm: bool = _f(False, "Generate with vLLM (GPU only; `pip install vllm`): the fast generation path on GPUs.")
     vllm_mode: str = _f("colocate", "'colocate' (vLLM inside each training process, sharing its GPU) or 'server' "
                                     "(a separate `trl vllm-serve` process on GPUs of its own).")

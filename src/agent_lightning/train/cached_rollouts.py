@@ -21,7 +21,8 @@ TRL passes a rollout function only the prompts; `RolloutGRPOTrainer` keeps the s
 columns `env.reset` needs) where the function reads them. Each row arrives `num_generations` times, already
 repeated by TRL's sampler, and gets one rollout.
 
-Not covered: vLLM (set `grpo.rollouts=trl` with `grpo.use_vllm=true`), multimodal tool results, sampling top-k.
+Not covered: vLLM (with `grpo.use_vllm=true` TRL's own loop runs, vLLM generating), multimodal tool results,
+sampling top-k.
 """
 
 from __future__ import annotations

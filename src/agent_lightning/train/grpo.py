@@ -6,7 +6,7 @@ What this module adds around TRL: the task dataset from the environment, the rew
 verified outcomes, isolation), a GRPOConfig mapped from `cfg.grpo`, and our callbacks (metrics.jsonl, progress).
 Environments with tools are played by our cached multi-turn loop handed to TRL as its `rollout_func`
 (train/cached_rollouts.py, `grpo.rollouts: cached`) or by TRL's own `environment_factory` tool loop
-(`grpo.rollouts: trl`, the one vLLM generates for), with the tokenizer prepared for the policy's tool-call format
+(`grpo.rollouts: trl`, and always with `grpo.use_vllm`: vLLM generates there), with the tokenizer prepared for the policy's tool-call format
 (chat/tool_format.py); single-turn ones are plain datasets.
 
 Not covered here: SFT (train/sft.py), evaluation, multi-process launch (accelerate does it).
@@ -97,11 +97,7 @@ def grpo_args(cfg: Config, run_dir: Path) -> Any:
 
 def vllm_args(g: Any) -> dict[str, Any]:
     """GRPOConfig's vLLM settings from `cfg.grpo`, checked: a mode TRL knows, sane sizes, and, when vLLM is on,
-    vLLM installed and a CUDA GPU to run it."""
-    if g.rollouts not in ("cached", "trl"):
-        raise UserError(f"grpo.rollouts: '{g.rollouts}' is not 'cached' or 'trl'.")
-    if g.use_vllm and g.rollouts == "cached":
-        raise UserError("grpo.use_vllm=true generates through TRL's tool loop: add --set grpo.rollouts=trl.")
+    vLLM installed and a CUDA GPU to run it (and `grpo.rollouts` one we know)."""
     if g.vllm_mode not in ("colocate", "server"):
         raise UserError(f"grpo.vllm_mode: '{g.vllm_mode}' is not 'colocate' or 'server'.")
     if not 0 < g.vllm_gpu_memory_utilization < 1:
@@ -121,6 +117,8 @@ def vllm_args(g: Any) -> dict[str, Any]:
         if not torch.cuda.is_available():
             raise UserError("grpo.use_vllm=true with vllm_mode=colocate needs a CUDA GPU in this process; "
                             "set grpo.use_vllm=false on CPU.")
+    if g.rollouts not in ("cached", "trl"):
+        raise UserError(f"grpo.rollouts: '{g.rollouts}' is not 'cached' or 'trl'.")
     out: dict[str, Any] = {"use_vllm": g.use_vllm, "vllm_mode": g.vllm_mode,
                            "vllm_gpu_memory_utilization": g.vllm_gpu_memory_utilization,
                            "vllm_tensor_parallel_size": g.vllm_tensor_parallel_size}
@@ -150,7 +148,7 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
             log.warning("grpo.max_completion_length=%d is short for a tool episode (it counts every turn, call and "
                         "tool result; TRL drops results that do not fit): try --set grpo.max_completion_length=%d",
                         cfg.grpo.max_completion_length, 4 * TOOL_COMPLETION_TOKENS)
-    cached = has_tools and cfg.grpo.rollouts == "cached"
+    cached = has_tools and cfg.grpo.rollouts == "cached" and not cfg.grpo.use_vllm  # vLLM generates in TRL's loop
     if cached:
         loop = {"rollout_func": CachedRollouts(cfg, env_cls, system_prompt(cfg, env_cls))}
     else:
