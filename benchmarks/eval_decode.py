@@ -39,7 +39,8 @@ class GenerateSession:
         self.ids = self.mask = self.cache = None
 
     @torch.no_grad()
-    def generate(self, segments: dict[int, list[int]], max_new_tokens: dict[int, int]) -> dict[int, tuple[list[int], bool]]:
+    def generate(self, segments: dict[int, list[int]],
+                 max_new_tokens: dict[int, int]) -> dict[int, tuple[list[int], bool]]:
         keep = [r for r, i in enumerate(self.rows) if i in segments]
         if self.ids is not None and len(keep) < len(self.rows):
             index = torch.tensor(keep)

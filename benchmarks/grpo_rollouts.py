@@ -6,14 +6,15 @@ loop, and so do whole GRPO steps.
 
 Runs the same GRPO stage twice from the same adapter, config and seed, `--steps` optimizer steps each:
   - trl:    `grpo.rollouts=trl`, TRL's `environment_factory` tool loop (each turn `generate`s on the whole
-            conversation so far, through the unmerged LoRA layers);
+            conversation so far, through the unmerged LoRA layers; a reply may use the whole
+            episode budget, as `grpo.max_turn_tokens` applies to the cached loop only);
   - cached: `grpo.rollouts=cached` (the default), rollouts.play_episodes as TRL's `rollout_func` (adapter merged,
             KV cache kept between turns, one batch for all rollouts of the step).
-The two sample different episodes (different generation code, same distribution), so rollout cost is compared
-per generated token: wall time inside the trainer's `_generate` (generation and tool calls; verification and
-rewards come after it) divided by the policy's own tokens (TRL's `completions/mean_length` x rollouts). Also prints the whole step time
-and mean reward of each. Use an adapter that makes tool calls (an SFT adapter). Not covered: GPUs / vLLM, batch
-sizes other than the config's, the variance between runs (one run each).
+The two sample different episodes (different generation code, same distribution), so rollout cost is compared per
+generated token: wall time inside the trainer's `_generate` (generation and tool calls; verification and rewards
+come after it) divided by the policy's own tokens (TRL's `completions/mean_length` x rollouts). Also prints the
+whole step time and mean reward of each. Use an adapter that makes tool calls (an SFT adapter). Not covered: GPUs
+/ vLLM, batch sizes other than the config's, the variance between runs (one run each).
 """
 
 from __future__ import annotations

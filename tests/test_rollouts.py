@@ -90,7 +90,7 @@ def test_the_completion_budget_limits_replies_and_drops_results_that_do_not_fit(
     assert session.limits[0] == {0: min(64, budget)}
     assert episode.completion_ids == full[0].completion_ids[:first_reply]
     assert [m["role"] for m in episode.messages] == ["assistant"]  # the results were not read: not in the episode
-    assert len(episode.env.calls) == len(json.loads(task["solution"])["calls"][:json.loads(task["solution"])["turns"][0]])
+    assert len(episode.env.calls) == json.loads(task["solution"])["turns"][0]  # the first turn's calls did run
 
 
 def test_an_episode_ends_after_max_failed_turns_of_only_failing_calls(filesystem, monkeypatch):

@@ -9,10 +9,11 @@ keyword arguments configured for it (each must be a named parameter of the funct
 not a silently ignored value). `async def` rewards are awaited. A spec's weight and on_error default to what the
 reward's `@reward(...)` declares.
 
-`environments`: for environments with tools TRL (or our cached rollout function, which also passes each episode's
-messages as `rollout_messages`, scored as the completions) passes the rollout's instances; for single-turn environments
-the suite builds one per completion from the task columns; either way it calls `_finish_episode(completion)`
-once, so every reward reads a verified `env.outcome` (built once per batch, shared by all rewards).
+`environments`: for environments with tools TRL passes the rollout's instances (our cached rollout function also
+passes each episode's messages as `rollout_messages`, which are scored as the completions); for single-turn
+environments the suite builds one per completion from the task columns; either way it calls
+`_finish_episode(completion)` once, so every reward reads a verified `env.outcome` (built once per batch, shared
+by all rewards).
 
 Isolation: an exception, a timeout (`timeout_s`), a NaN/inf or non-number value, or a wrong-length result is
 caught, logged once per reward with the sample that triggered it, scored by `on_error` ('zero' -> 0.0, 'skip' ->
