@@ -10,10 +10,10 @@ not a silently ignored value). `async def` rewards are awaited. A spec's weight 
 reward's `@reward(...)` declares.
 
 `environments`: for environments with tools TRL passes the rollout's instances (our cached rollout function also
-passes each episode's messages as `rollout_messages`, which are scored as the completions); for single-turn
-environments the suite builds one per completion from the task columns; either way it calls
-`_finish_episode(completion)` once, so every reward reads a verified `env.outcome` (built once per batch, shared
-by all rewards).
+passes each episode's messages and prompt as `rollout_messages` / `rollout_prompts`, which are scored and traced
+as the completions and prompts); for single-turn environments the suite builds one per completion from the task
+columns; either way it calls `_finish_episode(completion)` once, so every reward reads a verified `env.outcome`
+(built once per batch, shared by all rewards).
 
 Isolation: an exception, a timeout (`timeout_s`), a NaN/inf or non-number value, or a wrong-length result is
 caught, logged once per reward with the sample that triggered it, scored by `on_error` ('zero' -> 0.0, 'skip' ->
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 ON_ERROR = ("zero", "skip", "raise")
 ROLLOUT_MESSAGES = "rollout_messages"  # a rollout function's episodes as messages: scored instead of TRL's re-parse
+ROLLOUT_PROMPTS = "rollout_prompts"  # and their prompts as played: traced instead of the dataset's
 TRL_ARGUMENTS = ("prompts", "completions", "completion_ids", "environments", "trainer_state", "log_metric",
                  "log_extra")
 
@@ -200,6 +201,8 @@ class _BoundReward:
     def __call__(self, prompts=None, completions=None, completion_ids=None, **kwargs: Any) -> list[float | None]:
         if ROLLOUT_MESSAGES in kwargs:  # our cached rollouts (train/cached_rollouts.py): the episodes as played
             completions = kwargs.pop(ROLLOUT_MESSAGES)
+        if ROLLOUT_PROMPTS in kwargs:
+            prompts = kwargs.pop(ROLLOUT_PROMPTS)
         n = len(completions)
         available = dict(kwargs, prompts=prompts, completions=completions, completion_ids=completion_ids)
         try:

@@ -44,6 +44,7 @@ class Episode:
     """One played task: its environment (not yet verified) and what the policy read and wrote."""
 
     env: Any
+    prompt: list[dict[str, Any]] = field(default_factory=list)  # system + user, with what `env.reset` added
     messages: list[dict[str, Any]] = field(default_factory=list)  # the completion: replies and tool results
     prompt_ids: list[int] = field(default_factory=list)
     completion_ids: list[int] = field(default_factory=list)
@@ -62,6 +63,7 @@ def play_episodes(model: Any, tokenizer: Any, env_cls: type, tasks: list[dict[st
         user = task["prompt"] + (observation or "")
         conversations.append(([{"role": "system", "content": system}] if system else []) +
                              [{"role": "user", "content": user}])
+        episode.prompt = list(conversations[-1])
     tools = [_tools(e.env) for e in episodes] if env_cls.tool_names() else None
     session = CachedSession(model, tokenizer, sampling)
     segments = {}

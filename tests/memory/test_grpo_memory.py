@@ -1,4 +1,4 @@
-"""A real GRPO step (tiny Mistral, `tools` environment, TRL's tool loop) with memory.inject on: the rollouts'
+"""A real GRPO step (tiny Mistral, `tools` environment, the cached rollout loop) with memory.inject on: the rollouts'
 prompts carry the retrieved code and SOPs, and each trace line records exactly what was retrieved.
 
 The trainer does not call `memory.context.configure` itself yet, so the test does it the way train/grpo.py is to.

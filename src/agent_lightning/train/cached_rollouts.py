@@ -13,8 +13,9 @@ It hands TRL what its own loop would have produced:
     loss forward sees the sequence the samples were drawn from;
   - `env_mask`: 1 on generated tokens, 0 on tool results and template text (TRL's tool mask: no loss there);
   - `logprobs`: None (no importance-sampling correction, as with TRL's transformers generation);
-  - `environments` and `rollout_messages`: each rollout's environment and its messages, which the reward suite
-    (rewarding.py) verifies and scores instead of TRL's re-parse of the concatenated tokens;
+  - `environments`, `rollout_messages` and `rollout_prompts`: each rollout's environment, its messages and its
+    prompt as played (with what `env.reset` added, e.g. retrieved memory), which the reward suite (rewarding.py)
+    verifies, scores and traces instead of TRL's re-parse of the concatenated tokens and its dataset prompt;
   - `tools/call_frequency`, `tools/failure_frequency`: the metrics TRL's loop logs.
 
 TRL passes a rollout function only the prompts; `RolloutGRPOTrainer` keeps the step's dataset rows (the task
@@ -30,7 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent_lightning.config import Config
-from agent_lightning.rewarding import ROLLOUT_MESSAGES
+from agent_lightning.rewarding import ROLLOUT_MESSAGES, ROLLOUT_PROMPTS
 
 
 class CachedRollouts:
@@ -68,7 +69,8 @@ class CachedRollouts:
                 "logprobs": None,
                 "env_mask": [e.generated_mask for e in episodes],
                 "environments": [e.env for e in episodes],
-                ROLLOUT_MESSAGES: [e.messages for e in episodes]}
+                ROLLOUT_MESSAGES: [e.messages for e in episodes],
+                ROLLOUT_PROMPTS: [e.prompt for e in episodes]}
 
 
 def rollout_trainer_class() -> type:
