@@ -28,6 +28,20 @@ def test_batch_must_hold_whole_groups(tmp_path):
         grpo_args(cfg, tmp_path)
 
 
+def test_one_sampling_round_can_feed_several_optimizer_steps(tmp_path):
+    cfg = load_config(None, ["grpo.per_device_batch_size=1", "grpo.gradient_accumulation_steps=8",
+                             "grpo.num_generations=8", "grpo.steps_per_generation=32", "grpo.num_iterations=2"])
+    args = grpo_args(cfg, tmp_path)
+    assert (args.steps_per_generation, args.generation_batch_size, args.num_iterations) == (32, 32, 2)
+
+
+def test_a_sampling_round_must_hold_whole_groups(tmp_path):
+    cfg = load_config(None, ["grpo.per_device_batch_size=1", "grpo.gradient_accumulation_steps=8",
+                             "grpo.num_generations=8", "grpo.steps_per_generation=12"])
+    with pytest.raises(UserError, match=r"steps_per_generation \(12\) must be a multiple of grpo.num_generations \(8\)"):
+        grpo_args(cfg, tmp_path)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
 def test_vllm_without_vllm_is_a_clear_error(tmp_path):
     cfg = load_config(None, ["grpo.use_vllm=true"])

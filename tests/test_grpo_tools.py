@@ -119,3 +119,32 @@ def _task(run_dir, task_id):
 
     discover()
     return next(r for r in ENVIRONMENTS.get("filesystem").obj.tasks("train", 32, 0) if r["task_id"] == task_id)
+
+
+def test_one_sampling_round_feeds_several_optimizer_steps(tmp_path):
+    """grpo.steps_per_generation: the cached loop plays a whole round (2 x 4 rollouts) at once, then TRL takes
+    two optimizer steps from it, the second without sampling again."""
+    from agent_lightning.config import load_config
+    from agent_lightning.train.cached_rollouts import CachedRollouts
+    from agent_lightning.train.pipeline import run_training
+
+    cfg = load_config("configs/tiny.yaml", ["env.name=filesystem", "env.train_size=32", "env.test_size=8",
+                                             "grpo.max_steps=2", "grpo.max_completion_length=96",
+                                             "grpo.max_turn_tokens=8", "env.max_turns=2",
+                                             "grpo.steps_per_generation=2", "eval.at_end=false"])
+    rounds = []
+    original = CachedRollouts.__call__
+
+    def counted(self, prompts, trainer):
+        rounds.append((trainer.state.global_step, len(prompts)))
+        return original(self, prompts, trainer)
+
+    CachedRollouts.__call__ = counted
+    try:
+        run_dir = run_training(cfg, "grpo", str(tmp_path / "fs"))
+    finally:
+        CachedRollouts.__call__ = original
+    assert rounds == [(0, 8)]
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2]
+    assert "reward" in rows[0] and "reward" not in rows[1]  # step 2 trained on the round sampled before step 1

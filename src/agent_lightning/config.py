@@ -101,6 +101,12 @@ class GRPOSection:
     gradient_accumulation_steps: int = _f(1, "Micro-batches per optimizer step; batch x accumulation completions are "
                                              "sampled per step and must be a multiple of num_generations.")
     num_generations: int = _f(4, "Completions sampled per prompt (the GRPO group size).")
+    steps_per_generation: int | None = _f(None, "Micro-batches sampled together, then trained on one by one "
+                                                "(per_device_batch_size x this completions per sampling round; "
+                                                "default: gradient_accumulation_steps, one round per optimizer "
+                                                "step). Above it, one round feeds several optimizer steps: on a "
+                                                "CPU, decoding many rows costs little more than a few.")
+    num_iterations: int = _f(1, "Optimizer passes over each sampling round (PPO-style reuse, clipped ratio).")
     max_completion_length: int = _f(32, "Max new tokens per completion (a tool episode: every turn, call and tool "
                                         "result).")
     max_turn_tokens: int | None = _f(None, "Tool episodes played by grpo.rollouts=cached: max new tokens per reply "

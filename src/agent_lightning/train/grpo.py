@@ -64,11 +64,16 @@ def grpo_args(cfg: Config, run_dir: Path) -> Any:
     g = cfg.grpo
     if g.signal_window < 1:
         raise UserError(f"grpo.signal_window: expected a number of steps >= 1, got {g.signal_window}.")
-    generation_batch = g.per_device_batch_size * g.gradient_accumulation_steps
+    steps_per_generation = g.steps_per_generation or g.gradient_accumulation_steps
+    rounds_of = "grpo.steps_per_generation" if g.steps_per_generation else "grpo.gradient_accumulation_steps"
+    if steps_per_generation < 1 or g.num_iterations < 1:
+        raise UserError(f"grpo.steps_per_generation ({g.steps_per_generation}) and grpo.num_iterations "
+                        f"({g.num_iterations}) must be >= 1.")
+    generation_batch = g.per_device_batch_size * steps_per_generation
     if generation_batch % g.num_generations:
         raise UserError(
-            f"grpo.per_device_batch_size x grpo.gradient_accumulation_steps ({generation_batch}) must be a multiple "
-            f"of grpo.num_generations ({g.num_generations}): each step samples whole groups."
+            f"grpo.per_device_batch_size x {rounds_of} ({generation_batch}) must be a multiple "
+            f"of grpo.num_generations ({g.num_generations}): each sampling round samples whole groups."
         )
     return GRPOConfig(
         **common_args(cfg, run_dir),
@@ -77,6 +82,8 @@ def grpo_args(cfg: Config, run_dir: Path) -> Any:
         per_device_train_batch_size=g.per_device_batch_size,
         gradient_accumulation_steps=g.gradient_accumulation_steps,
         num_generations=g.num_generations,
+        steps_per_generation=steps_per_generation,
+        num_iterations=g.num_iterations,
         max_completion_length=g.max_completion_length,
         temperature=g.temperature,
         top_p=g.top_p,
