@@ -23,7 +23,10 @@ at most `MAX_TASKS[split]` tasks (far fewer than the distinct combinations); lar
 Verification reads the workspace after the episode: one check per expected path (exact text, except that a
 single trailing newline more or less is tolerated), one check that there is nothing else (no stray file or empty
 folder), and for questions one check of the answer: the last non-empty line of the final message, with an
-"Answer:" prefix, quotes, backticks, a trailing period and a leading "./" removed, compared exactly.
+"Answer:" prefix, quotes, backticks, a trailing period and a leading "./" removed, compared exactly. The checks
+of what the task changes (a path created or whose text changes, "nothing else" when the task removes something,
+the answer) are the outcome's `targets`: partial credit (`outcome.progress`) counts those, not the files the
+episode only had to leave alone.
 
 The reference solver reads the parameters back from the prompt (each template's prompt is a format string, so
 this also checks that the prompt states everything the task needs) and the starting files from `files`.
@@ -467,22 +470,30 @@ class FilesystemEnvironment(FileToolsEnvironment):
     def _finish(self, final_text: str) -> Outcome:
         expected = json.loads(self.task.get("expected") or "{}")
         tree = expected.get("tree", {})
+        start = json.loads(self.task.get("files") or "{}")
         have = self.ws.snapshot()
-        checks = {}
+        checks, targets = {}, []
         for path, want in tree.items():
             if path.endswith("/"):
-                checks[f"folder {path} exists and is empty"] = path in have
+                name = f"folder {path} exists and is empty"
+                checks[name] = path in have
             else:
-                checks[f"file {path} == expected"] = path in have and same_text(have[path], want)
+                name = f"file {path} == expected"
+                checks[name] = path in have and same_text(have[path], want)
+            if path not in start or not same_text(start[path], want):  # the task creates or changes it
+                targets.append(name)
         extra = sorted(set(have) - set(tree))
         checks["no extra files"] = not extra
+        if set(start) - set(tree):  # the task removes (deletes, moves) something
+            targets.append("no extra files")
         missing = sorted(p for p in tree if p not in have)
         detail = "; ".join(f for f in (f"extra: {', '.join(extra[:5])}" if extra else "",
                                       f"missing: {', '.join(missing[:5])}" if missing else "") if f)
-        outcome = Outcome(checks=checks, detail=detail)
+        outcome = Outcome(checks=checks, detail=detail, targets=targets)
         if "answer" in expected:
             outcome.answer, outcome.expected = final_answer(final_text), expected["answer"]
             checks["answer"] = outcome.answer == outcome.expected
+            targets.append("answer")
         outcome.success = all(checks.values())
         return outcome
 

@@ -1,7 +1,10 @@
-"""`partial_progress`: the fraction of the verifier's checks the episode passed (`env.outcome.progress`).
+"""`partial_progress`: the share of the task's own checks the episode passed (`env.outcome.progress`).
 
-Range [0, 1]: e.g. 2 of 3 expected files right = 0.667; for `code`, the fraction of unit tests passed; an
-environment without per-check results gives its success as 0 or 1.
+Range [0, 1]. `filesystem` credits only the change the task asks for (files created or changed, files removed,
+the answer), and counts each file it had to leave alone but broke as one more failed check: e.g. 2 of 3 asked-for
+moves done = 0.667, and an episode that does nothing scores 0 (counting the untouched files, it scored ~0.8,
+and GRPO learned to make fewer calls). For `code`, the fraction of unit tests passed; an environment without
+per-check results gives its success as 0 or 1.
 None (not applicable) when there is no environment, and with `only_on_failure` for successful episodes.
 
 kwargs:

@@ -60,13 +60,23 @@ class Outcome:
     turns: int = 0
     verified: bool = False
     detail: str = ""  # what the verifier saw beyond the check names, e.g. "extra files: a.txt"
+    # Checks that measure the change the task asks for (the rest hold what must stay as it was). Empty: all are.
+    targets: list[str] = field(default_factory=list)
 
     @property
     def progress(self) -> float:
-        """Fraction of verifier checks passed (success as 0/1 when there are no per-check results)."""
+        """Share of the task's own checks passed (success as 0/1 when there are no per-check results).
+
+        With `targets`, only the asked-for change earns credit and each other check that failed (something that
+        had to stay as it was and did not) counts as one more failed check: an episode that does nothing scores
+        0, not the share of the workspace it left alone. Without `targets`, the fraction of all checks passed."""
         if not self.checks:
             return float(self.success)
-        return sum(self.checks.values()) / len(self.checks)
+        if not self.targets:
+            return sum(self.checks.values()) / len(self.checks)
+        passed = sum(self.checks[name] for name in self.targets)
+        broken = sum(not ok for name, ok in self.checks.items() if name not in self.targets)
+        return passed / (len(self.targets) + broken)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "progress": self.progress}

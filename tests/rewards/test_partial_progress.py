@@ -1,23 +1,36 @@
-"""partial_progress: the fraction of verifier checks passed; `only_on_failure` leaves successes to task_success."""
+"""partial_progress: the share of the task's own checks passed; `only_on_failure` leaves successes to task_success."""
 
 import json
 
 
-def test_success_partial_and_failure(episodes):
+def test_only_the_asked_for_change_earns_credit(episodes):
     partial_progress = episodes.reward("partial_progress")
     task = episodes.task("filesystem", "fs-test-00001")  # copy_file: 5 expected files + "no extra files"
     assert len(json.loads(task["expected"])["tree"]) == 5
-    target = json.loads(task["solution"])["calls"][-1]["arguments"]["path"]
+    call = json.loads(task["solution"])["calls"][-1]
+    target = call["arguments"]["path"]
     good, good_env = episodes.solved("filesystem", task)
-    noop, noop_env = episodes.run("filesystem", task, ["Done."])  # the copy is missing: 5 of 6 checks
+    noop, noop_env = episodes.run("filesystem", task, ["Done."])  # 5 of 6 checks pass, none of them the copy
     wrong = episodes.chatml({"name": "write_file", "arguments": {"path": target, "content": "wrong"}})
-    bad, bad_env = episodes.run("filesystem", task, [wrong, "Done."])  # the copy is wrong: 5 of 6
+    bad, bad_env = episodes.run("filesystem", task, [wrong, "Done."])
     stray = episodes.chatml({"name": "write_file", "arguments": {"path": "stray.txt", "content": "x"}})
-    worse, worse_env = episodes.run("filesystem", task, [wrong, stray, "Done."])  # also a stray file: 4 of 6
-    completions, envs = [good, noop, bad, worse], [good_env, noop_env, bad_env, worse_env]
-    assert partial_progress(completions=completions, environments=envs) == [1.0, 5 / 6, 5 / 6, 4 / 6]
+    messy, messy_env = episodes.run("filesystem", task, [episodes.chatml(call), stray, "Done."])  # right + a stray
+    completions, envs = [good, noop, bad, messy], [good_env, noop_env, bad_env, messy_env]
+    assert [e.outcome.success for e in envs] == [True, False, False, False]
+    assert partial_progress(completions=completions, environments=envs) == [1.0, 0.0, 0.0, 1 / 2]
     assert partial_progress(completions=completions, environments=envs, only_on_failure=True) == [
-        None, 5 / 6, 5 / 6, 4 / 6]
+        None, 0.0, 0.0, 1 / 2]
+
+
+def test_a_task_with_several_changes_earns_credit_per_change(episodes):
+    task = next(t for t in episodes.env_cls("filesystem").tasks("test", 100, 0) if t["template"] == "prefix_move")
+    calls = json.loads(task["solution"])["calls"]
+    first_move = next(i for i, c in enumerate(calls) if c["name"] == "move")
+    first, env = episodes.run("filesystem", task, [episodes.chatml(c) for c in calls[:first_move + 1]] + ["Done."])
+    targets = env.outcome.targets
+    assert len(targets) >= 3 and 0 < env.outcome.progress < 1
+    assert episodes.reward("partial_progress")(completions=[first], environments=[env]) == [
+        sum(env.outcome.checks[t] for t in targets) / len(targets)]
 
 
 def test_single_turn_progress_is_success(episodes):
