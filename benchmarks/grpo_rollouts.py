@@ -56,10 +56,12 @@ def run(mode: str, args: argparse.Namespace, out: Path) -> dict[str, float]:
         GRPOTrainer._generate = original
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     rows = [r for r in rows if "step_seconds" in r]
-    rollouts = cfg.grpo.per_device_batch_size * cfg.grpo.gradient_accumulation_steps
-    generated = sum(r["completions/mean_length"] * rollouts for r in rows)
+    rounds = [r for r in rows if "reward" in r]  # steps that sampled (grpo.steps_per_generation: not all do)
+    g = cfg.grpo
+    rollouts = g.per_device_batch_size * (g.steps_per_generation or g.gradient_accumulation_steps)
+    generated = sum(r["completions/mean_length"] * rollouts for r in rounds)
     return {"steps": len(rows), "step_s": sum(r["step_seconds"] for r in rows), "rollout_s": spent["rollouts"],
-            "generated": generated, "reward": sum(r["reward"] for r in rows) / max(len(rows), 1)}
+            "generated": generated, "reward": sum(r["reward"] for r in rounds) / max(len(rounds), 1)}
 
 
 def main() -> int:
