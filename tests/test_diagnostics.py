@@ -75,6 +75,25 @@ def test_no_signal_needs_a_full_window_above_the_threshold():
     assert diag.ever == ["no-signal"]
 
 
+def test_groups_trained_only_by_shaping_rewards_are_flagged_against_the_outcome():
+    """The failure this catches: every rollout of a group fails, and a penalty per failed call is the only
+    difference between them, so GRPO teaches the policy to call less."""
+    diag = SignalDiagnostics(window=2, group_size=4, weights={"task_success": 1.0, "tool_error_penalty": 0.2},
+                             outcome="task_success")
+    all_fail = {"task_success": [0.0] * 4, "tool_error_penalty": [0.0, -0.25, -0.5, 0.0]}
+    learns = {"task_success": [1.0, 0.0, 1.0, 0.0], "tool_error_penalty": [0.0, -0.25, 0.0, 0.0]}
+    flat = {"task_success": [1.0] * 4, "tool_error_penalty": [0.0] * 4}  # no signal at all: not counted
+    both = {name: all_fail[name] + flat[name] for name in all_fail}
+    diag.observe(1, both)
+    assert diag.update() == []  # window not full
+    diag.observe(2, {name: all_fail[name] + learns[name] for name in all_fail})
+    assert diag.update() == ["shaping-only:task_success"]  # 2 of the 3 groups with signal: over half
+    diag.observe(3, {name: learns[name] + learns[name] for name in all_fail})
+    assert diag.update() == [] and diag.flags == []  # 1 of 4 in the window
+    message = diag.message("shaping-only:task_success", 2)
+    assert message.startswith("learning signal: reward 'task_success' over the last 2 steps: most groups that train")
+
+
 def on_log(callback: SignalCallback, logs: dict) -> dict:
     callback.on_log(None, TrainerState(), TrainerControl(), logs=logs)
     return logs

@@ -18,6 +18,7 @@ def test_cli_reports_json_with_tiers_for_a_tool_environment():
     assert report["tasks"] == 6 and report["env"] == "filesystem" and report["split"] == "test"
     assert report["success_rate"] == 0.0  # a random tiny model solves nothing
     assert set(report["by_tier"]) == {"1", "2", "3"} and sum(t["n"] for t in report["by_tier"].values()) == 6
+    assert sum(t["n"] for t in report["by_template"].values()) == 6 and "create_file" in report["by_template"]
     assert set(report["rewards"]) == {"exact_answer"}
 
 
@@ -67,12 +68,15 @@ def test_a_scripted_policy_that_calls_the_reference_solution_scores_full_marks(t
 def test_summary_counts_tool_errors_and_tiers():
     from agent_lightning.evaluate import summarize
 
-    rows = [{"tier": 1, "outcome": Outcome(success=True, tool_calls=2, tool_errors=1, turns=3), "rewards": {"r": 1.0}},
-            {"tier": 2, "outcome": Outcome(success=False, tool_calls=2, tool_errors=0, turns=1), "rewards": {"r": None}}]
+    rows = [{"tier": 1, "template": "copy", "outcome": Outcome(success=True, tool_calls=2, tool_errors=1, turns=3),
+             "rewards": {"r": 1.0}},
+            {"tier": 2, "template": "copy", "outcome": Outcome(success=False, tool_calls=2, tool_errors=0, turns=1),
+             "rewards": {"r": None}}]
     report = summarize(rows, {"r": 2.0})
     assert report["success_rate"] == 0.5 and report["tool_error_rate"] == 0.25 and report["mean_turns"] == 2.0
     assert report["rewards"] == {"r": 1.0} and report["reward"] == 2.0
     assert report["by_tier"]["1"]["success_rate"] == 1.0 and report["by_tier"]["2"]["n"] == 1
+    assert report["by_template"] == {"copy": {**report["by_template"]["copy"], "success_rate": 0.5, "n": 2}}
 
 
 def test_a_missing_adapter_is_one_line():

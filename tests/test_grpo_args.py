@@ -22,8 +22,8 @@ def test_config_maps_onto_grpo_config(tmp_path):
 
 
 def test_batch_must_hold_whole_groups(tmp_path):
-    cfg = load_config(None, ["grpo.num_generations=3", "grpo.per_device_batch_size=8",
-                             "grpo.gradient_accumulation_steps=1"])
+    cfg = load_config("configs/tiny.yaml", ["grpo.num_generations=3", "grpo.per_device_batch_size=8",
+                                            "grpo.gradient_accumulation_steps=1"])
     with pytest.raises(UserError, match=r"gradient_accumulation_steps \(8\) must be a multiple of grpo.num_generations \(3\)"):
         grpo_args(cfg, tmp_path)
 

@@ -12,7 +12,8 @@ each row keeping its KV cache from turn to turn. A LoRA adapter on unquantized w
 the rollouts (and unmerged afterwards when it is the training model).
 
 Report: success_rate, mean reward per reward function and in total (weighted), tool_error_rate (failed / all
-tool calls), mean turns and tool calls, and the same per task tier when tasks have a `tier`. Each training stage
+tool calls), mean turns and tool calls, and the same per task tier and per task template when tasks have a `tier`
+or a `template` (`by_tier`, `by_template`; the text report shows the tiers). Each training stage
 runs it at its end on `eval.limit` test tasks (`eval.at_end`) and adds it to its summary.json.
 Not covered: sampling-based pass@k, and the generation-length budget counting tool results (here each turn may
 generate up to `eval.max_new_tokens` tokens, default `grpo.max_completion_length`).
@@ -100,8 +101,8 @@ def _play(cfg: Config, model: Any, tokenizer: Any, env_cls: type, suite: Any, ta
                   for name, fn in zip(suite.names, suite.functions)}
         envs = suite.environments_for(completions, {**columns, "environments": envs if env_cls.tool_names() else None})
         for i, (task, env) in enumerate(zip(chunk, envs)):
-            rows.append({"task_id": task["task_id"], "tier": task.get("tier"), "outcome": env.outcome,
-                         "rewards": {n: v[i] for n, v in scores.items()}})
+            rows.append({"task_id": task["task_id"], "tier": task.get("tier"), "template": task.get("template"),
+                         "outcome": env.outcome, "rewards": {n: v[i] for n, v in scores.items()}})
         done = sum(r["outcome"].success for r in rows)
         if progress is not None:
             progress.update(progress.task_ids[0], completed=len(rows), stats=f"success {done}/{len(rows)}", refresh=True)
@@ -143,12 +144,13 @@ def summarize(rows: list[dict[str, Any]], weights: dict[str, float]) -> dict[str
                 "mean_turns": sum(r["outcome"].turns for r in part) / n, "mean_tool_calls": calls / n, "n": len(part)}
 
     report = block(rows)
-    tiers = defaultdict(list)
-    for row in rows:
-        if row["tier"] is not None:
-            tiers[row["tier"]].append(row)
-    if tiers:
-        report["by_tier"] = {str(t): block(part) for t, part in sorted(tiers.items())}
+    for key, name in (("tier", "by_tier"), ("template", "by_template")):
+        groups = defaultdict(list)
+        for row in rows:
+            if row.get(key) is not None:
+                groups[row[key]].append(row)
+        if groups:
+            report[name] = {str(k): block(part) for k, part in sorted(groups.items())}
     return report
 
 

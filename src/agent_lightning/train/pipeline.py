@@ -160,7 +160,8 @@ def train_stage(stage: str, cfg: Config, run_dir: Path, env_cls: type, checkpoin
     else:
         from agent_lightning.train.grpo import build_grpo_trainer
 
-        suite.diagnostics = SignalDiagnostics(window=cfg.grpo.signal_window)
+        suite.diagnostics = SignalDiagnostics(window=cfg.grpo.signal_window, group_size=cfg.grpo.num_generations,
+                                              weights=dict(zip(suite.names, suite.weights)), outcome=suite.names[0])
         trainer = build_grpo_trainer(cfg, run_dir, model, tokenizer, env_cls, suite,
                                      [SignalCallback(suite.diagnostics), *all_callbacks])
     if checkpoint is not None:
