@@ -42,6 +42,11 @@ def test_a_sampling_round_must_hold_whole_groups(tmp_path):
         grpo_args(cfg, tmp_path)
 
 
+def test_a_zero_round_size_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match=r"grpo.steps_per_generation \(0\) and grpo.num_iterations \(1\) must be >= 1"):
+        grpo_args(load_config(None, ["grpo.steps_per_generation=0"]), tmp_path)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
 def test_vllm_without_vllm_is_a_clear_error(tmp_path):
     cfg = load_config(None, ["grpo.use_vllm=true"])

@@ -104,8 +104,9 @@ class GRPOSection:
     steps_per_generation: int | None = _f(None, "Micro-batches sampled together, then trained on one by one "
                                                 "(per_device_batch_size x this completions per sampling round; "
                                                 "default: gradient_accumulation_steps, one round per optimizer "
-                                                "step). Above it, one round feeds several optimizer steps: on a "
-                                                "CPU, decoding many rows costs little more than a few.")
+                                                "step). Above it, one round feeds several optimizer steps, its "
+                                                "rollouts decoded in fewer, bigger batches "
+                                                "(benchmarks/rollout_rows.py).")
     num_iterations: int = _f(1, "Optimizer passes over each sampling round (PPO-style reuse, clipped ratio).")
     max_completion_length: int = _f(32, "Max new tokens per completion (a tool episode: every turn, call and tool "
                                         "result).")
@@ -137,7 +138,9 @@ class GRPOSection:
     warm_start_sft: bool = _f(False, "`--algo grpo` without policy.init_adapter runs a short SFT first (the `sft` "
                                      "section) and starts GRPO from it, as `--algo sft+grpo` does: for policies that "
                                      "cannot yet make the environment's tool calls, where GRPO alone has no signal.")
-    signal_window: int = _f(5, "Steps over which a constant / always-None reward or zero-signal batches are flagged.")
+    signal_window: int = _f(5, "Sampling rounds (steps, unless grpo.steps_per_generation groups several) over "
+                                 "which a constant / always-None reward, zero-signal or shaping-only batches are "
+                                 "flagged.")
 
 
 @dataclass

@@ -66,7 +66,7 @@ def grpo_args(cfg: Config, run_dir: Path) -> Any:
         raise UserError(f"grpo.signal_window: expected a number of steps >= 1, got {g.signal_window}.")
     steps_per_generation = g.steps_per_generation or g.gradient_accumulation_steps
     rounds_of = "grpo.steps_per_generation" if g.steps_per_generation else "grpo.gradient_accumulation_steps"
-    if steps_per_generation < 1 or g.num_iterations < 1:
+    if (g.steps_per_generation is not None and g.steps_per_generation < 1) or g.num_iterations < 1:
         raise UserError(f"grpo.steps_per_generation ({g.steps_per_generation}) and grpo.num_iterations "
                         f"({g.num_iterations}) must be >= 1.")
     generation_batch = g.per_device_batch_size * steps_per_generation
