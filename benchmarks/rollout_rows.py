@@ -4,8 +4,8 @@ is why the embedded default plays one round of 4 tasks x 8 rollouts (`grpo.steps
     .venv/bin/python benchmarks/rollout_rows.py --adapter RUN_DIR/sft/adapter [--config configs/default.yaml]
                                                 [--tasks 4] [--group 8] [--small 8]
 
-The same rollouts (`--tasks` test tasks, each `--group` times, as GRPO samples them) are played with the GRPO
-loop's settings (rollouts.play_episodes, adapter merged, `grpo.temperature` / `grpo.top_p`,
+The same rollouts (`--tasks` test tasks, each `--group` times, as GRPO samples them) are played by GRPO's own
+rollout function (train/cached_rollouts.py: adapter merged, `grpo.temperature` / `grpo.top_p`,
 `grpo.max_turn_tokens`, `grpo.max_completion_length`, `env.max_turns`) twice: in batches of `--small` rows, and
 all in one batch. Prints the wall time of each, seconds per rollout and per generated token, and the ratio.
 Decoding a small model on a CPU reads every weight once per generated token whatever the batch, so rows are
@@ -26,20 +26,15 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def play(setup, tasks: list[dict], batch: int, seed: int) -> tuple[float, int, int]:
-    """Seconds, generated tokens and successes of playing `tasks` `batch` rows at a time."""
-    import torch
+def play(setup, tasks: list[dict], batch: int) -> tuple[float, int, int]:
+    """Seconds, generated tokens and successes of playing `tasks` `batch` rows at a time, through GRPO's own
+    rollout function (its sampling generator seeded by `run.seed`, as in training)."""
+    from agent_lightning.train.cached_rollouts import CachedRollouts
 
-    from agent_lightning.cached_generation import Sampling
-    from agent_lightning.rollouts import play_episodes
-
-    g, generator = setup.cfg.grpo, torch.Generator().manual_seed(seed)
+    rollouts = CachedRollouts(setup.cfg, setup.env_cls, setup.system)
     started, generated, successes = time.perf_counter(), 0, 0
     for start in range(0, len(tasks), batch):
-        episodes = play_episodes(setup.model, setup.tokenizer, setup.env_cls, tasks[start:start + batch],
-                                 setup.system, max_new_tokens=g.max_turn_tokens or g.max_completion_length,
-                                 max_turns=setup.cfg.env.max_turns, completion_budget=g.max_completion_length,
-                                 sampling=Sampling(g.temperature, g.top_p, generator))
+        episodes = rollouts.play(setup.model, setup.tokenizer, tasks[start:start + batch])
         generated += sum(sum(e.generated_mask) for e in episodes)
         for e in episodes:
             e.env._finish_episode(e.messages)
@@ -61,7 +56,7 @@ def main() -> int:
     tasks = [t for t in setup.tasks[: own.tasks] for _ in range(own.group)]
     results = {}
     for label, batch in ((f"{own.small} rows", own.small), (f"{len(tasks)} rows", len(tasks))):
-        seconds, generated, successes = results[label] = play(setup, tasks, batch, setup.cfg.run.seed)
+        seconds, generated, successes = results[label] = play(setup, tasks, batch)
         print(f"{label:8s}  {seconds:7.1f} s  {seconds / len(tasks):5.2f} s/rollout  "
               f"{1000 * seconds / max(generated, 1):6.1f} ms/generated token  ({generated} tokens, "
               f"{successes}/{len(tasks)} verified)", flush=True)

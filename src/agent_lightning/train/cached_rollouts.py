@@ -43,23 +43,29 @@ class CachedRollouts:
         self.cfg, self.env_cls, self.system = cfg, env_cls, system
         self.generator = torch.Generator().manual_seed(cfg.run.seed)
 
-    def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, Any]:
+    def play(self, model: Any, tokenizer: Any, tasks: list[dict[str, Any]]) -> list[Any]:
+        """Sampled episodes of `tasks` (task rows, `prompt` being the user text) with the GRPO settings, all in one
+        batch, on `model` as it is (the caller merges an adapter)."""
         from agent_lightning.cached_generation import Sampling
-        from agent_lightning.rollouts import generation_weights, play_episodes
+        from agent_lightning.rollouts import play_episodes
+
+        g = self.cfg.grpo
+        return play_episodes(model, tokenizer, self.env_cls, tasks, self.system,
+                             max_new_tokens=g.max_turn_tokens or g.max_completion_length,
+                             max_turns=self.cfg.env.max_turns, completion_budget=g.max_completion_length,
+                             sampling=Sampling(g.temperature, g.top_p, self.generator))
+
+    def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, Any]:
+        from agent_lightning.rollouts import generation_weights
 
         rows = trainer.rollout_inputs
         if len(rows) != len(prompts):
             raise RuntimeError(f"rollout function: {len(prompts)} prompts but {len(rows)} dataset rows this step")
         tasks = [{**{k: v for k, v in row.items() if k not in ("prompt", "question")}, "prompt": row["question"]}
                  for row in rows]
-        g = self.cfg.grpo
         model = trainer.accelerator.unwrap_model(trainer.model)
         with generation_weights(model):
-            episodes = play_episodes(model, trainer.processing_class, self.env_cls, tasks, self.system,
-                                     max_new_tokens=g.max_turn_tokens or g.max_completion_length,
-                                     max_turns=self.cfg.env.max_turns,
-                                     completion_budget=g.max_completion_length,
-                                     sampling=Sampling(g.temperature, g.top_p, self.generator))
+            episodes = self.play(model, trainer.processing_class, tasks)
         calls = sum(len(e.env.calls) for e in episodes)
         failures = sum(not c["ok"] for e in episodes for c in e.env.calls)
         trainer._log_metric("tools/call_frequency", calls / len(episodes))

@@ -57,6 +57,12 @@ def task_dataset(env_cls: type, cfg: Config, split: str = "train") -> Any:
     return Dataset.from_list(records)
 
 
+def rollouts_per_round(g: Any) -> int:
+    """Rollouts one sampling round plays on each device: `grpo.steps_per_generation` micro-batches (default: one
+    optimizer step's, `grpo.gradient_accumulation_steps`)."""
+    return g.per_device_batch_size * (g.steps_per_generation or g.gradient_accumulation_steps)
+
+
 def grpo_args(cfg: Config, run_dir: Path) -> Any:
     """Map `cfg.grpo` to TRL's GRPOConfig (checked: see `vllm_args` for generation settings)."""
     from trl import GRPOConfig
@@ -64,12 +70,11 @@ def grpo_args(cfg: Config, run_dir: Path) -> Any:
     g = cfg.grpo
     if g.signal_window < 1:
         raise UserError(f"grpo.signal_window: expected a number of steps >= 1, got {g.signal_window}.")
-    steps_per_generation = g.steps_per_generation or g.gradient_accumulation_steps
     rounds_of = "grpo.steps_per_generation" if g.steps_per_generation else "grpo.gradient_accumulation_steps"
     if (g.steps_per_generation is not None and g.steps_per_generation < 1) or g.num_iterations < 1:
         raise UserError(f"grpo.steps_per_generation ({g.steps_per_generation}) and grpo.num_iterations "
                         f"({g.num_iterations}) must be >= 1.")
-    generation_batch = g.per_device_batch_size * steps_per_generation
+    generation_batch = rollouts_per_round(g)
     if generation_batch % g.num_generations:
         raise UserError(
             f"grpo.per_device_batch_size x {rounds_of} ({generation_batch}) must be a multiple "
@@ -82,7 +87,7 @@ def grpo_args(cfg: Config, run_dir: Path) -> Any:
         per_device_train_batch_size=g.per_device_batch_size,
         gradient_accumulation_steps=g.gradient_accumulation_steps,
         num_generations=g.num_generations,
-        steps_per_generation=steps_per_generation,
+        steps_per_generation=g.steps_per_generation or g.gradient_accumulation_steps,
         num_iterations=g.num_iterations,
         max_completion_length=g.max_completion_length,
         temperature=g.temperature,
