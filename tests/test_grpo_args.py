@@ -58,3 +58,15 @@ def test_an_unknown_rollout_loop_is_a_clear_error(tmp_path):
     cfg = load_config(None, ["grpo.rollouts=fast"])
     with pytest.raises(UserError, match="grpo.rollouts: 'fast' is not 'cached' or 'trl'"):
         grpo_args(cfg, tmp_path)
+
+
+def test_grpo_prompts_come_from_the_train_tiers_and_the_test_split_keeps_every_tier():
+    from agent_lightning.registry import discover
+    from agent_lightning.train.grpo import environment_class, task_dataset
+
+    discover()
+    cfg = load_config(None, ["env.name=filesystem", "env.train_size=40", "env.test_size=30", "env.train_tiers=[1]"])
+    env_cls = environment_class(cfg)
+    train = task_dataset(env_cls, cfg, "train")
+    assert len(train) == 40 and set(train["tier"]) == {1}
+    assert set(task_dataset(env_cls, cfg, "test")["tier"]) == {1, 2, 3}

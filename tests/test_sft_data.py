@@ -107,3 +107,16 @@ def test_held_out_split_is_by_task_and_seeded():
     assert not {e["task_id"] for e in train} & {e["task_id"] for e in held}
     assert len({e["task_id"] for e in held}) == 5
     assert split_held_out(data, 0.25, seed=0) == (train, held)
+
+
+def test_train_tiers_keep_the_same_tasks_in_order_and_name_a_tier_that_does_not_exist(envs):
+    from agent_lightning.env import tasks_in_tiers
+
+    fs = envs["filesystem"]
+    every = fs.tasks("train", 60, 0)
+    easy = [t["task_id"] for t in every if t["tier"] in (1, 2)][:30]
+    demos = environment_demonstrations(fs, "train", 30, seed=0, tiers=[1, 2])
+    assert [d["task_id"] for d in demos] == easy  # drawn further into the split until 30 match
+    assert [t["task_id"] for t in tasks_in_tiers(fs, "train", 30, 0, [])] == [t["task_id"] for t in every[:30]]
+    with pytest.raises(UserError, match=r"env.train_tiers=\[4\].*theirs: \[1, 2, 3\]"):
+        tasks_in_tiers(fs, "train", 5, 0, [4])

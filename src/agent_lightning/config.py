@@ -79,6 +79,8 @@ class EnvSection:
     test_size: int = _f(128, "Number of held-out test tasks.")
     system_prompt: str | None = _f(None, "Overrides the environment's system prompt.")
     max_turns: int = _f(6, "Tool environments: most tool-calling rounds per episode (then the episode ends).")
+    train_tiers: list[int] = _f([], "Training tasks (SFT demonstrations, GRPO prompts) only from these task tiers "
+                                    "(the rows' `tier`); empty: every tier. Test tasks always keep every tier.")
 
 
 @dataclass

@@ -221,6 +221,26 @@ def _as_tool(fn: Any) -> Any:
     return tool
 
 
+def tasks_in_tiers(env_cls: type, split: str, size: int, seed: int, tiers: list[int] | None) -> list[dict[str, Any]]:
+    """The first `size` tasks of `split` whose `tier` is in `tiers` (all tasks when `tiers` is empty): the
+    environment is asked for more tasks until enough match, so the rows are the same ones `tasks` gives, in order.
+    Used for training tasks (`env.train_tiers`); the test split always keeps every tier."""
+    if not tiers:
+        return env_cls.tasks(split, size, seed)
+    wanted, asked = set(tiers), size
+    while True:
+        rows = env_cls.tasks(split, asked, seed)
+        kept = [row for row in rows if row.get("tier") in wanted]
+        if len(kept) >= size or len(rows) < asked:
+            return kept[:size]
+        if not kept:
+            have = sorted({row.get("tier") for row in rows}, key=str)
+            raise UserError(f"env.train_tiers={sorted(wanted)}: none of the first {asked} {split} tasks of "
+                            f"'{env_cls.env_name}' is in those tiers (theirs: {have}); pick tiers from that list "
+                            "or leave env.train_tiers empty.")
+        asked = -(-asked * size // len(kept)) + 1  # enough at the rate seen so far, and at least one more
+
+
 def check_split(split: str) -> None:
     if split not in SPLITS:
         raise UserError(f"split '{split}' is not one of {', '.join(SPLITS)}.")

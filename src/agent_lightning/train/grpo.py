@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_lightning.config import Config
+from agent_lightning.env import tasks_in_tiers
 from agent_lightning.errors import UserError
 from agent_lightning.registry import ENVIRONMENTS
 from agent_lightning.rewarding import RewardSuite
@@ -44,7 +45,7 @@ def task_dataset(env_cls: type, cfg: Config, split: str = "train") -> Any:
     from datasets import Dataset
 
     size = cfg.env.train_size if split == "train" else cfg.env.test_size
-    rows = env_cls.tasks(split, size, cfg.env.seed)
+    rows = tasks_in_tiers(env_cls, split, size, cfg.env.seed, cfg.env.train_tiers if split == "train" else None)
     if not rows:
         raise UserError(f"env '{cfg.env.name}' produced no {split} tasks (size {size}, seed {cfg.env.seed}).")
     system = system_prompt(cfg, env_cls)

@@ -35,7 +35,8 @@ def sft_examples(cfg: Config, env_cls: type) -> tuple[list[dict[str, Any]], list
     system = system_prompt(cfg, env_cls)
     sources: dict[str, tuple[list[dict[str, Any]], float]] = {}
     if s.demonstrations > 0 and s.env_weight > 0:
-        sources[cfg.env.name] = (environment_demonstrations(env_cls, "train", s.demonstrations, cfg.env.seed, system),
+        sources[cfg.env.name] = (environment_demonstrations(env_cls, "train", s.demonstrations, cfg.env.seed, system,
+                                                            cfg.env.train_tiers),
                                  s.env_weight)
     for i, source in enumerate(s.sources):
         if not source.path:

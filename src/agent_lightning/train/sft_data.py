@@ -26,6 +26,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from agent_lightning.env import tasks_in_tiers
 from agent_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -75,11 +76,13 @@ def demonstration(env_cls: type, task: dict[str, Any], system: str | None) -> di
             "task_id": task.get("task_id")}
 
 
-def environment_demonstrations(env_cls: type, split: str, size: int, seed: int,
-                               system: str | None = None) -> list[dict[str, Any]]:
-    """Verified demonstrations for `size` tasks of `split` (fewer if some do not verify; logged)."""
+def environment_demonstrations(env_cls: type, split: str, size: int, seed: int, system: str | None = None,
+                               tiers: list[int] | None = None) -> list[dict[str, Any]]:
+    """Verified demonstrations for `size` tasks of `split`, only from `tiers` when given (fewer if some do not
+    verify; logged)."""
     system = system if system is not None else env_cls.system_prompt
-    demos = [d for d in (demonstration(env_cls, t, system) for t in env_cls.tasks(split, size, seed)) if d]
+    tasks = tasks_in_tiers(env_cls, split, size, seed, tiers)
+    demos = [d for d in (demonstration(env_cls, t, system) for t in tasks) if d]
     if len(demos) < size:
         log.warning("%s: %d of %d reference trajectories did not verify and were dropped",
                     env_cls.env_name, size - len(demos), size)
