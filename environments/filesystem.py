@@ -13,7 +13,8 @@ Task rows: `task_id`, `prompt`, `files` (JSON {path: text}, the starting workspa
 `tier`, `template`, `expected` (JSON {"tree": {path: text, "empty/folder/": ""}, "answer": "..." for questions})
 and `solution` (the reference solver's trajectory, usable as an SFT demonstration: `calls` in order, `turns` the
 number of calls made together in each assistant turn, since calls that do not need each other's results go in one
-turn, at most MAX_CALLS_PER_TURN, and the `final` message).
+turn, at most MAX_CALLS_PER_TURN, `notes` where a turn says something before its calls (append_line and
+fix_config name the change before the write: `Noted`), and the `final` message).
 
 Splits: the word vocabulary is split into disjoint train and test pools by a stable hash (zlib.crc32), and every
 file name, folder name and line of content is built from its split's pool, so the splits share no name and no
@@ -544,6 +545,16 @@ Turns = list[list[dict[str, Any]]]  # the calls of each assistant turn: calls in
 Solution = tuple[Turns, str]
 
 
+class Noted(list):
+    """A turn's calls with a short note the assistant writes before them: what the next write changes, said where
+    the policy reads it last (a copy of the file it just read otherwise wins over the instruction it read long
+    before: without it, the SFT policy wrote back the old text and left out the appended line)."""
+
+    def __init__(self, note: str, calls: list[dict[str, Any]]):
+        super().__init__(calls)
+        self.note = note
+
+
 def _solve_create_file(p: dict[str, str], files: dict[str, str]) -> Solution:
     return [[_call("write_file", path=p["path"], content=p["text"])]], f"Created {p['path']}."
 
@@ -551,8 +562,8 @@ def _solve_create_file(p: dict[str, str], files: dict[str, str]) -> Solution:
 def _solve_append_line(p: dict[str, str], files: dict[str, str]) -> Solution:
     old = files[p["path"]]
     new = old + ("" if old.endswith("\n") or not old else "\n") + p["line"] + "\n"
-    return [[_call("read_file", path=p["path"])], [_call("write_file", path=p["path"], content=new)]], \
-        f"Added the line to {p['path']}."
+    write = Noted(f"Adding `{p['line']}` after its last line.", [_call("write_file", path=p["path"], content=new)])
+    return [[_call("read_file", path=p["path"])], write], f"Added the line to {p['path']}."
 
 
 def _solve_make_folder(p: dict[str, str], files: dict[str, str]) -> Solution:
@@ -592,8 +603,9 @@ def _solve_line_count(p: dict[str, str], files: dict[str, str]) -> Solution:
 def _solve_fix_config(p: dict[str, str], files: dict[str, str]) -> Solution:
     lines = [f"{p['key']}={p['value']}" if line.split("=", 1)[0].strip() == p["key"] else line
              for line in files[p["path"]].splitlines()]
-    return [[_call("read_file", path=p["path"])], [_call("write_file", path=p["path"], content="\n".join(lines) + "\n")]], \
-        f"Set {p['key']} to {p['value']} in {p['path']}."
+    write = Noted(f"Changing `{p['key']}` to `{p['value']}`, every other line as it is.",
+                  [_call("write_file", path=p["path"], content="\n".join(lines) + "\n")])
+    return [[_call("read_file", path=p["path"])], write], f"Set {p['key']} to {p['value']} in {p['path']}."
 
 
 def _solve_merge_files(p: dict[str, str], files: dict[str, str]) -> Solution:
@@ -649,6 +661,12 @@ SOLVERS: dict[str, Callable[[dict[str, str], dict[str, str]], Solution]] = {
 def reference_solution(task: dict[str, Any]) -> dict[str, Any]:
     """The calls and final message that solve `task`, from its prompt and starting files alone."""
     params = parse_prompt(TEMPLATES[task["template"]].prompt, task["prompt"])
-    turns, final = SOLVERS[task["template"]](params, json.loads(task["files"]))
-    turns = [turn[i:i + MAX_CALLS_PER_TURN] for turn in turns for i in range(0, len(turn), MAX_CALLS_PER_TURN)]
-    return {"calls": [call for turn in turns for call in turn], "turns": [len(turn) for turn in turns], "final": final}
+    solved, final = SOLVERS[task["template"]](params, json.loads(task["files"]))
+    turns, notes = [], []
+    for turn in solved:
+        for i in range(0, len(turn), MAX_CALLS_PER_TURN):
+            turns.append(turn[i:i + MAX_CALLS_PER_TURN])
+            notes.append(getattr(turn, "note", "") if i == 0 else "")
+    solution = {"calls": [call for turn in turns for call in turn], "turns": [len(turn) for turn in turns],
+                "final": final}
+    return {**solution, "notes": notes} if any(notes) else solution

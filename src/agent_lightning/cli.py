@@ -1,6 +1,6 @@
 """Command line: `python main_agent_lightning.py ...`
 
-    --algo {sft,grpo,sft+grpo} [--config FILE] [--set key=value ...] [--max-steps N] [--save-steps N]
+    --algo {sft,grpo,rft,sft+grpo,sft+rft} [--config FILE] [--set key=value ...] [--max-steps N] [--save-steps N]
                                [--output-dir DIR] [--resume] [--plugin-dir DIR]
     rewards list [--json]          registered reward functions
     rewards try NAME --env ENV --task-id ID --completion FILE   score one completion, show every argument
@@ -41,9 +41,9 @@ def train_parser() -> argparse.ArgumentParser:
         prog="main_agent_lightning.py",
         description="Train a tool-using agent with TRL. Other commands: rewards list | env list | config show.",
     )
-    p.add_argument("--algo", required=True, choices=["sft", "grpo", "sft+grpo"], help="Training algorithm.")
+    p.add_argument("--algo", required=True, choices=["sft", "grpo", "rft", "sft+grpo", "sft+rft"], help="Training algorithm.")
     _common(p)
-    p.add_argument("--max-steps", type=int, help="Steps of each stage (--set grpo.max_steps=N sft.max_steps=N).")
+    p.add_argument("--max-steps", type=int, help="Steps of each stage (--set grpo.max_steps=N sft.max_steps=N rft.max_steps=N).")
     p.add_argument("--save-steps", type=int,
                    help="Checkpoint every N steps in each stage that runs (--set grpo.save_steps=N sft.save_steps=N).")
     p.add_argument("--output-dir", help="Run directory (default: runs/<name>-<algo>-<timestamp>).")
@@ -270,7 +270,7 @@ def run_train(argv: list[str]) -> int:
 
     overrides = list(args.overrides)
     if args.max_steps is not None:
-        overrides += [f"grpo.max_steps={args.max_steps}", f"sft.max_steps={args.max_steps}"]
+        overrides += [f"{stage}.max_steps={args.max_steps}" for stage in ("grpo", "sft", "rft")]
     if args.save_steps is not None:
         if args.save_steps < 1:
             raise UserError(f"--save-steps {args.save_steps}: expected a number of steps >= 1.")

@@ -137,9 +137,10 @@ class GRPOSection:
     save_steps: int = _f(20, "Save a resumable checkpoint every N steps.")
     save_total_limit: int = _f(2, "Checkpoints to keep.")
     logging_steps: int = _f(1, "Log metrics every N steps.")
-    warm_start_sft: bool = _f(False, "`--algo grpo` without policy.init_adapter runs a short SFT first (the `sft` "
-                                     "section) and starts GRPO from it, as `--algo sft+grpo` does: for policies that "
-                                     "cannot yet make the environment's tool calls, where GRPO alone has no signal.")
+    warm_start_sft: bool = _f(False, "`--algo grpo` (or `rft`) without policy.init_adapter runs a short SFT first "
+                                     "(the `sft` section) and starts from it, as `--algo sft+grpo` (`sft+rft`) does: "
+                                     "for policies that cannot yet make the environment's tool calls, where GRPO "
+                                     "alone has no signal and RFT no success to keep.")
     signal_window: int = _f(5, "Sampling rounds (steps, unless grpo.steps_per_generation groups several) over "
                                  "which a constant / always-None reward, zero-signal or shaping-only batches are "
                                  "flagged.")
@@ -167,6 +168,20 @@ class SFTSection:
     gradient_checkpointing: bool = _f(True, "Trade compute for memory (tool prompts are long).")
     save_steps: int = _f(20, "Checkpoint every N steps.")
     logging_steps: int = _f(1, "Log metrics every N steps.")
+
+
+@dataclass
+class RFTSection:
+    tasks: int = _f(64, "Training tasks played (a sample of the train split seeded by run.seed, from env.train_tiers).")
+    samples_per_task: int = _f(4, "Episodes sampled per task; each verified success (once per distinct trajectory) "
+                                  "becomes an SFT example.")
+    temperature: float = _f(0.8, "Sampling temperature.")
+    top_p: float = _f(1.0, "Nucleus sampling.")
+    max_turn_tokens: int = _f(192, "Tokens one reply may generate.")
+    max_completion_length: int = _f(512, "Tokens of a whole episode after the prompt (replies and tool results).")
+    batch_size: int = _f(64, "Episodes decoded together.")
+    max_steps: int = _f(0, "SFT steps on the successes (0: one pass over them at the sft batch size).")
+    learning_rate: float | None = _f(None, "SFT learning rate on the successes (default: sft.learning_rate).")
 
 
 @dataclass
@@ -218,6 +233,8 @@ class Config:
     )
     grpo: GRPOSection = field(default_factory=GRPOSection, metadata={"help": "GRPO (TRL GRPOTrainer) settings."})
     sft: SFTSection = field(default_factory=SFTSection, metadata={"help": "SFT warm start (TRL SFTTrainer) settings."})
+    rft: RFTSection = field(default_factory=RFTSection,
+                            metadata={"help": "Rejection-sampling fine-tuning: sample, keep verified successes, SFT."})
     eval: EvalSection = field(default_factory=EvalSection, metadata={"help": "Evaluation at the end of each stage."})
     memory: MemorySection = field(default_factory=MemorySection,
                                   metadata={"help": "Code and SOP memory: store, prompt injection, retrieval."})

@@ -88,7 +88,7 @@ def _play(cfg: Config, model: Any, tokenizer: Any, env_cls: type, suite: Any, ta
           system: str | None, batch_size: int, started: float) -> list[dict[str, Any]]:
     """Roll out `tasks` in batches and score them: one row per task with its outcome and rewards."""
     rows: list[dict[str, Any]] = []
-    progress = _progress(len(tasks))
+    progress = progress_bar("EVAL", len(tasks))
     for start in range(0, len(tasks), batch_size):
         chunk = tasks[start:start + batch_size]
         episodes = play_episodes(model, tokenizer, env_cls, chunk, system,
@@ -113,8 +113,9 @@ def _play(cfg: Config, model: Any, tokenizer: Any, env_cls: type, suite: Any, ta
     return rows
 
 
-def _progress(total: int) -> Any:
-    """A one-line progress bar on a terminal (none when output is piped, e.g. --json into a file)."""
+def progress_bar(label: str, total: int) -> Any:
+    """A one-line progress bar on a terminal (none when output is piped, e.g. --json into a file); advance it with
+    `update(task_ids[0], completed=..., stats=..., refresh=True)` and end it with `stop()`."""
     import sys
 
     if not sys.stderr.isatty():
@@ -122,10 +123,10 @@ def _progress(total: int) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    progress = Progress(TextColumn("[bold]EVAL"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
+    progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
                         TimeRemainingColumn(), console=Console(stderr=True), auto_refresh=False)
     progress.start()
-    progress.add_task("eval", total=total, stats="")
+    progress.add_task(label, total=total, stats="")
     return progress
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-STAGE_LABELS = {"sft": "after SFT", "grpo": "after SFT+GRPO"}
+STAGE_LABELS = {"sft": "after SFT", "grpo": "after SFT+GRPO", "rft": "after SFT+RFT"}
 
 
 def stage_rows(base: dict[str, Any] | None, stages: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from agent_lightning.train import distributed, rundir
 
 log = logging.getLogger(__name__)
 
-ALGOS = ("sft", "grpo", "sft+grpo")
+ALGOS = ("sft", "grpo", "rft", "sft+grpo", "sft+rft")
 
 
 def resolve_run_dir(cfg: Config, algo: str, output_dir: str | None, resume: bool) -> tuple[Path, Path | None]:
@@ -55,8 +55,9 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
                  callbacks: list[Any] | None = None) -> Path:
     """Train `algo` per `cfg` into a run directory and return it (extra TrainerCallbacks may be added).
 
-    `sft+grpo` runs SFT into RUN_DIR/sft, then GRPO from its adapter into RUN_DIR/grpo; with --resume a stage
-    that already finished its steps is skipped and any other continues from its latest checkpoint."""
+    `sft+grpo` runs SFT into RUN_DIR/sft, then GRPO from its adapter into RUN_DIR/grpo (`sft+rft`: RFT into
+    RUN_DIR/rft); with --resume a stage that already finished is skipped and any other continues from its latest
+    checkpoint."""
     if algo not in ALGOS:
         raise UserError(f"--algo {algo}: expected one of {', '.join(ALGOS)}.")
     from agent_lightning.registry import discover
@@ -71,24 +72,24 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     if distributed.is_main():
         rundir.write_config(run_dir, cfg, algo)
     log.info("writing the run to %s", run_dir)
-    if algo == "grpo" and cfg.grpo.warm_start_sft and not cfg.policy.init_adapter:
+    if algo in ("grpo", "rft") and cfg.grpo.warm_start_sft and not cfg.policy.init_adapter:
         log.warning("grpo.warm_start_sft: no policy.init_adapter, so a short SFT (%d steps) warm-starts the policy "
-                    "first, into %s/sft, then GRPO into %s/grpo (--set grpo.warm_start_sft=false to skip)",
-                    cfg.sft.max_steps, run_dir, run_dir)
-        algo = "sft+grpo"
-    if algo != "sft+grpo":
+                    "first, into %s/sft, then %s into %s/%s (--set grpo.warm_start_sft=false to skip)",
+                    cfg.sft.max_steps, run_dir, algo.upper(), run_dir, algo)
+        algo = f"sft+{algo}"
+    if "+" not in algo:
         train_stage(algo, cfg, run_dir, env_cls, checkpoint, callbacks)
         return run_dir
     base = baseline_eval(cfg, run_dir, resume)
     stages = {}
-    for stage in ("sft", "grpo"):
+    for stage in algo.split("+"):
         stage_dir = run_dir / stage
-        if stage == "grpo":
+        if stage != "sft":
             cfg = dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, init_adapter=str(run_dir / "sft" / "adapter")))
-        wanted = cfg.sft.max_steps if stage == "sft" else cfg.grpo.max_steps
+        wanted = {"sft": cfg.sft.max_steps, "grpo": cfg.grpo.max_steps}.get(stage, 0)  # rft: its summary is enough
         done = stage_dir / "summary.json"
         if resume and done.exists() and json.loads(done.read_text()).get("steps", 0) >= wanted:
-            log.info("%s: already done (%d steps) in %s; skipping", stage, wanted, stage_dir)
+            log.info("%s: already done in %s; skipping", stage, stage_dir)
         else:
             stage_checkpoint = rundir.latest_checkpoint(stage_dir) if resume and stage_dir.exists() else None
             train_stage(stage, cfg, stage_dir, env_cls, stage_checkpoint, callbacks)
@@ -101,7 +102,7 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
         rundir.write_json(run_dir / "summary.json", {"algo": algo, "run_dir": str(run_dir), "stages": stages,
                                                      "base_eval": base, "comparison": rows,
                                                      "plot": str(plot) if plot else None,
-                                                     "adapter": str(run_dir / "grpo" / "adapter")})
+                                                     "adapter": str(run_dir / stage / "adapter")})
         if rows:
             print(format_table(rows) + (f"\nchart: {plot}" if plot else ""), flush=True)
     return run_dir
@@ -125,7 +126,8 @@ def baseline_eval(cfg: Config, run_dir: Path, resume: bool) -> dict[str, Any] | 
 
 def train_stage(stage: str, cfg: Config, run_dir: Path, env_cls: type, checkpoint: Path | None,
                 callbacks: list[Any] | None) -> None:
-    """One TRL stage ('sft' or 'grpo') into `run_dir`: metrics, traces, adapter, plot, summary."""
+    """One TRL stage ('sft', 'grpo', or 'rft': sampling, then SFT on the successes) into `run_dir`: metrics,
+    traces, adapter, plot, summary."""
     from transformers import set_seed
 
     from agent_lightning.policy import load_policy, trainable_summary
@@ -153,7 +155,12 @@ def train_stage(stage: str, cfg: Config, run_dir: Path, env_cls: type, checkpoin
     trainable, total = trainable_summary(model)
     all_callbacks = [MetricsCallback(metrics_path, suite.error_counts), RichProgressCallback(stage.upper()),
                      *(callbacks or [])]
-    if stage == "sft":
+    sampled = None
+    if stage == "rft":
+        from agent_lightning.train.rft import prepare_samples
+
+        cfg, sampled = prepare_samples(cfg, run_dir, model, tokenizer, env_cls, reuse=checkpoint is not None)
+    if stage in ("sft", "rft"):
         from agent_lightning.train.sft import build_sft_trainer
 
         trainer = build_sft_trainer(cfg, run_dir, model, tokenizer, env_cls, all_callbacks)
@@ -172,7 +179,8 @@ def train_stage(stage: str, cfg: Config, run_dir: Path, env_cls: type, checkpoin
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(run_dir / "adapter"))
         plot = plot_rewards(run_dir) if stage == "grpo" else None
-        summary = write_summary(run_dir, cfg, stage, started, result, suite, trainable, total, plot, errors)
+        summary = write_summary(run_dir, cfg, stage, started, result, suite, trainable, total, plot, errors,
+                                extra={"rft": sampled} if sampled else None)
     distributed.barrier()  # the adapter and summary.json exist for every process from here on
     if trainer.is_world_process_zero():
         if cfg.eval.at_end and distributed.zero3(trainer):
@@ -187,7 +195,8 @@ def train_stage(stage: str, cfg: Config, run_dir: Path, env_cls: type, checkpoin
 
 
 def write_summary(run_dir: Path, cfg: Config, algo: str, started: float, result: Any, suite: Any,
-                  trainable: int, total: int, plot: Path | None, errors: dict[str, int] | None = None) -> dict[str, Any]:
+                  trainable: int, total: int, plot: Path | None, errors: dict[str, int] | None = None,
+                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
     rows = [r for r in rundir.read_jsonl(run_dir / "metrics.jsonl") if r.get("reward") is not None]
     head, tail = rows[: max(1, len(rows) // 5)], rows[-max(1, len(rows) // 5):]
     losses = [r for r in rundir.read_jsonl(run_dir / "metrics.jsonl") if r.get("loss") is not None]
@@ -220,6 +229,7 @@ def write_summary(run_dir: Path, cfg: Config, algo: str, started: float, result:
         "total_params": total,
         "adapter": str(run_dir / "adapter"),
         "plot": str(plot) if plot else None,
+        **(extra or {}),
     }
     rundir.write_json(run_dir / "summary.json", summary)
     return summary

@@ -8,8 +8,8 @@
 Every example is `{"messages": [...], "tools": [json schema, ...] or None, "source": name, "task_id": ...}`:
 TRL's conversational SFT format, rendered by the policy's own chat template (with its tool-call format) at
 training time, so one trajectory format serves SFT and GRPO. An environment demonstration is its reference
-solver's `solution` (`calls`, optionally grouped into assistant turns by `turns`, and a `final` message)
-replayed through the same wrapped tools in a fresh sandbox (tool results are the real
+solver's `solution` (`calls`, optionally grouped into assistant turns by `turns`, with `notes` the text an
+assistant turn says before its calls, and a `final` message) replayed through the same wrapped tools in a fresh sandbox (tool results are the real
 outputs) and verified; a trajectory that fails verification is dropped and counted. Single-turn environments
 give (prompt, answer) pairs.
 
@@ -49,10 +49,11 @@ def demonstration(env_cls: type, task: dict[str, Any], system: str | None) -> di
         solution = json.loads(task["solution"])
         calls = solution["calls"]
         sizes = solution.get("turns") or [1] * len(calls)  # calls per assistant turn; one each unless grouped
-        if sum(sizes) != len(calls):
+        notes = solution.get("notes") or [""] * len(sizes)  # what the assistant says before a turn's calls
+        if sum(sizes) != len(calls) or len(notes) != len(sizes):
             raise UserError(f"env '{env_cls.env_name}': task {task.get('task_id')}: solution `turns` {sizes} does not "
-                            f"add up to its {len(calls)} calls.")
-        for size in sizes:
+                            f"add up to its {len(calls)} calls, or its `notes` are not one per turn.")
+        for size, note in zip(sizes, notes):
             turn, calls = calls[:size], calls[size:]
             results = []
             for call in turn:
@@ -62,7 +63,7 @@ def demonstration(env_cls: type, task: dict[str, Any], system: str | None) -> di
                 except Exception as exc:  # noqa: BLE001 - a demonstration whose tool fails is not a demonstration
                     log.debug("dropping %s: %s", task.get("task_id"), exc)
                     return None
-            completion += [{"role": "assistant", "content": "",
+            completion += [{"role": "assistant", "content": note,
                             "tool_calls": [{"type": "function", "function": call} for call in turn]}, *results]
         completion.append({"role": "assistant", "content": solution["final"]})
     elif task.get("answer") is not None:
@@ -91,7 +92,7 @@ def environment_demonstrations(env_cls: type, split: str, size: int, seed: int, 
 
 def load_jsonl(path: str | Path, source: str | None = None) -> list[dict[str, Any]]:
     """Local examples: each line `{"messages": [...]}` (optionally `tools`) or `{"instruction", "response"}`
-    (optionally `system`)."""
+    (optionally `system`); either may carry a `task_id` (default: source:line)."""
     path = Path(path)
     source = source or path.stem
     try:
@@ -106,7 +107,9 @@ def load_jsonl(path: str | Path, source: str | None = None) -> list[dict[str, An
             row = json.loads(line)
         except ValueError as exc:
             raise UserError(f"{path}:{number}: not JSON ({exc.msg}); expected one example per line.") from None
-        examples.append({**_messages(row, f"{path}:{number}"), "source": source, "task_id": f"{source}:{number}"})
+        example = _messages(row, f"{path}:{number}")  # a row's own task_id keeps its task's rows on one side of
+        examples.append({**example, "source": source,  # the held-out split (e.g. several RFT samples of one task)
+                         "task_id": str(row.get("task_id") or f"{source}:{number}")})
     if not examples:
         raise UserError(f"SFT data {path}: no examples in it.")
     return examples
