@@ -71,8 +71,11 @@ def test_sft_then_rft_in_one_run_directory_with_the_comparison(rft_run):
 
 
 def test_rft_from_a_policy_that_never_succeeds_is_a_clear_error(tmp_path):
-    result = run_cli("--algo", "rft", "--config", "configs/tiny.yaml", "--set", "rft.tasks=2",
-                     "--set", "rft.samples_per_task=1", "--set", "rft.max_turn_tokens=4",
+    """The file tools, played by the tiny random Mistral: its replies go through the Mistral tool-call parser and
+    the sandbox, and none solves a file task."""
+    result = run_cli("--algo", "rft", "--config", "configs/tiny.yaml", "--set", "env.name=filesystem",
+                     "--set", "rewards=[{name: task_success}]", "--set", "rft.tasks=2",
+                     "--set", "rft.samples_per_task=1", "--set", "rft.max_turn_tokens=16",
                      "--output-dir", str(tmp_path / "never"))
     assert result.returncode == 2
     assert "rft: none of the 2 sampled episodes succeeded" in result.stderr

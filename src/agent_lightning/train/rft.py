@@ -52,12 +52,16 @@ def sample_successes(cfg: Config, model: Any, tokenizer: Any, env_cls: type,
     import torch
 
     from agent_lightning.cached_generation import Sampling
-    from agent_lightning.rollouts import generation_weights, play_episodes
     from agent_lightning.evaluate import progress_bar
+    from agent_lightning.rollouts import generation_weights, play_episodes
     from agent_lightning.train.grpo import system_prompt
     from agent_lightning.train.sft_data import tool_schemas
 
     r = cfg.rft
+    if env_cls.tool_names():  # replies are parsed into tool calls in the policy's format, as in training
+        from agent_lightning.chat.tool_format import prepare_for_tools
+
+        prepare_for_tools(tokenizer, cfg.policy.tool_prompt)
     system = system_prompt(cfg, env_cls)
     sampling = Sampling(r.temperature, r.top_p, torch.Generator().manual_seed(cfg.run.seed))
     rows = [task for task in tasks for _ in range(r.samples_per_task)]
