@@ -120,3 +120,24 @@ def test_train_tiers_keep_the_same_tasks_in_order_and_name_a_tier_that_does_not_
     assert [t["task_id"] for t in tasks_in_tiers(fs, "train", 30, 0, [])] == [t["task_id"] for t in every[:30]]
     with pytest.raises(UserError, match=r"env.train_tiers=\[4\].*theirs: \[1, 2, 3\]"):
         tasks_in_tiers(fs, "train", 5, 0, [4])
+
+
+def test_a_reference_turn_can_say_a_note_before_its_calls(envs):
+    """append_line's write turn names the line to add before the write (the copy of the file it just read wins
+    over the instruction otherwise); turns without a note say nothing; the replay still verifies."""
+    fs = envs["filesystem"]
+    tasks = [t for t in fs.tasks("train", 60, 0) if t["template"] == "append_line"]
+    assert tasks
+    for task in tasks:
+        line = task["prompt"].split("`")[1]
+        demo = demonstration(fs, task, fs.system_prompt)
+        assert demo is not None
+        turns = [m for m in demo["messages"] if m["role"] == "assistant" and m.get("tool_calls")]
+        read, write = turns
+        assert read["content"] == "" and read["tool_calls"][0]["function"]["name"] == "read_file"
+        assert write["content"] == f"Adding `{line}` after its last line."
+        assert write["tool_calls"][0]["function"]["arguments"]["content"].endswith(line + "\n")
+    solution = json.loads(tasks[0]["solution"])
+    assert solution["notes"] == ["", f"Adding `{tasks[0]['prompt'].split('`')[1]}` after its last line."]
+    with pytest.raises(UserError, match="notes"):
+        demonstration(fs, {**tasks[0], "solution": json.dumps({**solution, "notes": [""]})}, None)
