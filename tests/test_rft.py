@@ -79,3 +79,27 @@ def test_rft_from_a_policy_that_never_succeeds_is_a_clear_error(tmp_path):
                      "--output-dir", str(tmp_path / "never"))
     assert result.returncode == 2
     assert "rft: none of the 2 sampled episodes succeeded" in result.stderr
+
+
+def test_the_sft_pass_mixes_reference_demonstrations_back_in(tmp_path):
+    """rft.demonstrations reference demonstrations join the samples, drawn in proportion to the two counts."""
+    from agent_lightning.config import load_config
+    from agent_lightning.registry import ENVIRONMENTS, discover
+    from agent_lightning.train.rft import sft_on_samples, write_samples
+    from agent_lightning.train.sft import sft_examples
+    from agent_lightning.train.sft_data import environment_demonstrations
+
+    discover()
+    fs = ENVIRONMENTS.get("filesystem").obj
+    samples = environment_demonstrations(fs, "train", 5, 0)[2:]  # stand-ins for 3 verified samples
+    path = tmp_path / "samples.jsonl"
+    write_samples(path, [{**e, "source": "rft"} for e in samples])
+    cfg = sft_on_samples(load_config("configs/tiny.yaml", ["env.name=filesystem", "rft.demonstrations=2",
+                                                            "sft.held_out_fraction=0.3"]), path, 3)
+    assert cfg.sft.max_steps == 2  # one pass over 5 examples at the tiny config's batch of 4
+    assert (cfg.sft.demonstrations, cfg.sft.env_weight, [x.weight for x in cfg.sft.sources]) == (2, 2.0, [3.0])
+    train, held_out = sft_examples(cfg, fs)
+    assert held_out == [] and len(train) == 5
+    sources = {e["source"] for e in train}
+    assert sources == {"filesystem", "samples"}  # the reference demonstrations and the samples file
+    assert {e["task_id"] for e in train} <= {"fs-train-00000", "fs-train-00001", *(e["task_id"] for e in samples)}

@@ -180,7 +180,10 @@ class RFTSection:
     max_turn_tokens: int = _f(192, "Tokens one reply may generate.")
     max_completion_length: int = _f(512, "Tokens of a whole episode after the prompt (replies and tool results).")
     batch_size: int = _f(64, "Episodes decoded together.")
-    max_steps: int = _f(0, "SFT steps on the successes (0: one pass over them at the sft batch size).")
+    demonstrations: int = _f(0, "Reference demonstrations (as sft.demonstrations) mixed in with the successes, "
+                                "drawn in proportion to the two counts (sft.sources are not used).")
+    max_steps: int = _f(0, "SFT steps on the successes (0: one pass over them and the demonstrations at the sft "
+                           "batch size).")
     learning_rate: float | None = _f(None, "SFT learning rate on the successes (default: sft.learning_rate).")
 
 

@@ -12,9 +12,10 @@ the format of the reference demonstrations and of `sft.sources` files. Then the 
 adapter on them (the `sft` settings; `rft.max_steps` steps, default one pass). GRPO trains on the same episodes
 with their rewards instead, so one trajectory format serves SFT, RFT and GRPO.
 
-A rerun with --resume reuses RUN_DIR/samples.jsonl instead of sampling again. Not covered: several rounds (run
-`--algo rft` again from the new adapter), mixing in the reference demonstrations (add them through
-`sft.sources`), and sampling from GRPO traces.
+A rerun with --resume reuses RUN_DIR/samples.jsonl instead of sampling again. `rft.demonstrations` mixes that
+many reference demonstrations back in: fine-tuning on the successes alone narrows the policy to what it already
+solves (README, "Rejection-sampling fine-tuning"). Not covered: several rounds (run `--algo rft` again from the
+new adapter) and sampling from GRPO traces.
 """
 
 from __future__ import annotations
@@ -130,11 +131,15 @@ def write_samples(path: Path, examples: list[dict[str, Any]]) -> None:
 
 
 def sft_on_samples(cfg: Config, path: Path, count: int) -> Config:
-    """The config of the SFT pass over the samples: only them as data, `rft.max_steps` (default: one pass)."""
+    """The config of the SFT pass: the samples and `rft.demonstrations` reference demonstrations, drawn in
+    proportion to the two counts (`sft.sources` are not used), `rft.max_steps` steps (default: one pass)."""
     import dataclasses
 
-    steps = cfg.rft.max_steps or max(1, -(-count // (cfg.sft.per_device_batch_size * cfg.sft.gradient_accumulation_steps)))
-    sft = dataclasses.replace(cfg.sft, demonstrations=0, sources=[SFTSource(path=str(path), weight=1.0)], examples=0,
-                              max_steps=steps, learning_rate=cfg.rft.learning_rate or cfg.sft.learning_rate,
+    r, s = cfg.rft, cfg.sft
+    size = count + r.demonstrations
+    sources = [SFTSource(path=str(path), weight=float(count))]
+    steps = r.max_steps or max(1, -(-size // (s.per_device_batch_size * s.gradient_accumulation_steps)))
+    sft = dataclasses.replace(s, demonstrations=r.demonstrations, env_weight=float(r.demonstrations), sources=sources,
+                              examples=0, max_steps=steps, learning_rate=r.learning_rate or s.learning_rate,
                               held_out_fraction=0.0)
     return dataclasses.replace(cfg, sft=sft)
