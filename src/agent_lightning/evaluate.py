@@ -88,7 +88,7 @@ def _play(cfg: Config, model: Any, tokenizer: Any, env_cls: type, suite: Any, ta
           system: str | None, batch_size: int, started: float) -> list[dict[str, Any]]:
     """Roll out `tasks` in batches and score them: one row per task with its outcome and rewards."""
     rows: list[dict[str, Any]] = []
-    progress = progress_bar("EVAL", len(tasks))
+    progress = BatchProgress("EVAL", len(tasks), "tasks", started)
     for start in range(0, len(tasks), batch_size):
         chunk = tasks[start:start + batch_size]
         episodes = play_episodes(model, tokenizer, env_cls, chunk, system,
@@ -103,31 +103,41 @@ def _play(cfg: Config, model: Any, tokenizer: Any, env_cls: type, suite: Any, ta
         for i, (task, env) in enumerate(zip(chunk, envs)):
             rows.append({"task_id": task["task_id"], "tier": task.get("tier"), "template": task.get("template"),
                          "outcome": env.outcome, "rewards": {n: v[i] for n, v in scores.items()}})
-        done = sum(r["outcome"].success for r in rows)
-        if progress is not None:
-            progress.update(progress.task_ids[0], completed=len(rows), stats=f"success {done}/{len(rows)}", refresh=True)
-        else:  # piped output (a log file): one line per batch instead of a bar
-            log.info("eval: %d/%d tasks, success %d, %.0f s", len(rows), len(tasks), done, time.time() - started)
-    if progress is not None:
-        progress.stop()
+        progress.update(len(rows), f"success {sum(r['outcome'].success for r in rows)}/{len(rows)}")
+    progress.stop()
     return rows
 
 
-def progress_bar(label: str, total: int) -> Any:
-    """A one-line progress bar on a terminal (none when output is piped, e.g. --json into a file); advance it with
-    `update(task_ids[0], completed=..., stats=..., refresh=True)` and end it with `stop()`."""
-    import sys
+class BatchProgress:
+    """Progress of work done in batches: a one-line bar on a terminal, one log line per `update` when output is
+    piped (a log file, or --json into a file)."""
 
-    if not sys.stderr.isatty():
-        return None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    def __init__(self, label: str, total: int, unit: str, started: float | None = None):
+        import sys
 
-    progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
-                        TimeRemainingColumn(), console=Console(stderr=True), auto_refresh=False)
-    progress.start()
-    progress.add_task(label, total=total, stats="")
-    return progress
+        self.label, self.total, self.unit = label, total, unit
+        self.started = time.time() if started is None else started
+        self.bar = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[stats]}"), TimeRemainingColumn(),
+                                console=Console(stderr=True), auto_refresh=False)
+            self.bar.start()
+            self.bar.add_task(label, total=total, stats="")
+
+    def update(self, completed: int, stats: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.bar.task_ids[0], completed=completed, stats=stats, refresh=True)
+        else:
+            log.info("%s: %d/%d %s, %s, %.0f s", self.label.lower(), completed, self.total, self.unit, stats,
+                     time.time() - self.started)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def summarize(rows: list[dict[str, Any]], weights: dict[str, float]) -> dict[str, Any]:

@@ -53,7 +53,7 @@ def sample_successes(cfg: Config, model: Any, tokenizer: Any, env_cls: type,
     import torch
 
     from agent_lightning.cached_generation import Sampling
-    from agent_lightning.evaluate import progress_bar
+    from agent_lightning.evaluate import BatchProgress
     from agent_lightning.rollouts import generation_weights, play_episodes
     from agent_lightning.train.grpo import system_prompt
     from agent_lightning.train.sft_data import tool_schemas
@@ -68,9 +68,8 @@ def sample_successes(cfg: Config, model: Any, tokenizer: Any, env_cls: type,
     rows = [task for task in tasks for _ in range(r.samples_per_task)]
     kept: list[dict[str, Any]] = []
     seen: set[str] = set()
-    stats = {"episodes": 0, "successes": 0, "duplicates": 0, "tasks_solved": 0}
-    solved: set[str] = set()
-    progress = progress_bar("RFT SAMPLING", len(rows))
+    stats = {"episodes": 0, "successes": 0, "duplicates": 0}
+    progress = BatchProgress("RFT SAMPLING", len(rows), "episodes")
     with generation_weights(model):
         for start in range(0, len(rows), r.batch_size):
             batch = rows[start:start + r.batch_size]
@@ -88,17 +87,11 @@ def sample_successes(cfg: Config, model: Any, tokenizer: Any, env_cls: type,
                     stats["duplicates"] += 1
                     continue
                 seen.add(key)
-                solved.add(task["task_id"])
                 kept.append({"messages": episode.prompt + episode.messages, "tools": tool_schemas(episode.env),
                              "source": "rft", "task_id": task["task_id"]})
-            done = f"successes {stats['successes']}/{stats['episodes']}"
-            if progress is not None:
-                progress.update(progress.task_ids[0], completed=stats["episodes"], stats=done, refresh=True)
-            else:  # piped output (a log file): one line per batch instead of a bar
-                log.info("rft sampling: %d/%d episodes, %s", stats["episodes"], len(rows), done)
-    if progress is not None:
-        progress.stop()
-    stats["tasks_solved"] = len(solved)
+            progress.update(stats["episodes"], f"successes {stats['successes']}/{stats['episodes']}")
+    progress.stop()
+    stats["tasks_solved"] = len({example["task_id"] for example in kept})
     stats["success_rate"] = stats["successes"] / max(stats["episodes"], 1)
     return kept, stats
 

@@ -9,8 +9,8 @@ Every example is `{"messages": [...], "tools": [json schema, ...] or None, "sour
 TRL's conversational SFT format, rendered by the policy's own chat template (with its tool-call format) at
 training time, so one trajectory format serves SFT and GRPO. An environment demonstration is its reference
 solver's `solution` (`calls`, optionally grouped into assistant turns by `turns`, with `notes` the text an
-assistant turn says before its calls, and a `final` message) replayed through the same wrapped tools in a fresh sandbox (tool results are the real
-outputs) and verified; a trajectory that fails verification is dropped and counted. Single-turn environments
+assistant turn says before its calls, and a `final` message) replayed through the same wrapped tools in a fresh
+sandbox (tool results are the real outputs) and verified; a trajectory that fails verification is dropped and counted. Single-turn environments
 give (prompt, answer) pairs.
 
 Mixture: each example is drawn from source i with probability w_i / sum(w); within a source, examples are used
