@@ -58,7 +58,7 @@ def config(policy: str, steps: int):
 
     return load_config(REPO / "configs" / ("tiny.yaml" if policy == "tiny-mistral" else "arithmetic.yaml"), [
         f"policy.source={policy}", f"grpo.max_steps={steps}", f"grpo.save_steps={steps * 10}",
-        "grpo.report_to=[none]",
+        "grpo.report_to=[none]", "grpo.skip_zero_advantage=false",  # the same passes as the bare trainer
     ])
 
 

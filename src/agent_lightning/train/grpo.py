@@ -148,6 +148,7 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
 
     from agent_lightning.memory.context import configure
     from agent_lightning.train.cached_rollouts import CachedRollouts, rollout_trainer_class
+    from agent_lightning.train.zero_advantage import skipping_zero_advantage
 
     args = grpo_args(cfg, run_dir)
     args.reward_weights = suite.weights
@@ -166,7 +167,8 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
         loop = {"rollout_func": CachedRollouts(cfg, env_cls, system_prompt(cfg, env_cls))}
     else:
         loop = {"environment_factory": env_cls if has_tools else None}
-    trainer = (rollout_trainer_class() if cached else GRPOTrainer)(
+    trainer_cls = skipping_zero_advantage(rollout_trainer_class() if cached else GRPOTrainer)
+    trainer = trainer_cls(
         model=model,
         reward_funcs=suite.functions,
         args=args,
@@ -175,6 +177,7 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
         callbacks=callbacks,
         **loop,
     )
+    trainer.skip_zero_advantage = cfg.grpo.skip_zero_advantage
     for noisy in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(noisy)
     return trainer
