@@ -2,9 +2,10 @@
 makes a GRPO round from an SFT adapter faster and leaves the weights the same.
 
     .venv/bin/python benchmarks/zero_advantage.py --adapter RUN_DIR/sft/adapter [--config configs/default.yaml]
-                                                  [--steps 4]
+                                                  [--steps N] [--set key=value ...]
 
-Runs the GRPO stage of the config (`--algo grpo`, from `--adapter`, `--steps` optimizer steps, no evaluation)
+Runs the GRPO stage of the config (`--algo grpo`, from `--adapter`, `--steps` optimizer steps, default the
+config's `grpo.max_steps`, no evaluation)
 twice, each in a fresh process, with the skip on and off: the same seed, so the same rollouts. Prints each run's
 training time, the share of micro-batches skipped, the groups that scored all alike (TRL's
 `frac_reward_zero_std`), the time ratio, and the largest difference between the two adapters' weights. The
@@ -27,13 +28,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def grpo_run(config: str, adapter: str, steps: int, skip: bool, out: Path) -> dict:
+def grpo_run(config: str, overrides: list[str], adapter: str, steps: int | None, skip: bool, out: Path) -> dict:
     """One GRPO stage through the CLI: its training seconds, skipped share, flat-group share and adapter weights."""
     from safetensors.torch import load_file
 
     command = [sys.executable, str(REPO / "main_agent_lightning.py"), "--algo", "grpo", "--config", config,
-               "--set", f"policy.init_adapter={adapter}", "--max-steps", str(steps), "--set", "eval.at_end=false",
+               "--set", f"policy.init_adapter={adapter}", "--set", "eval.at_end=false",
                "--set", f"grpo.skip_zero_advantage={str(skip).lower()}", "--output-dir", str(out)]
+    command += ["--max-steps", str(steps)] if steps else []
+    command += [arg for item in overrides for arg in ("--set", item)]
     proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if proc.returncode:
         sys.exit(f"GRPO run failed ({shlex.join(command)}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
@@ -53,11 +56,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--adapter", required=True, help="an SFT adapter to start GRPO from (RUN_DIR/sft/adapter)")
     parser.add_argument("--config", default=str(REPO / "configs" / "default.yaml"))
-    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--steps", type=int, help="optimizer steps (default: the config's grpo.max_steps)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        on = grpo_run(args.config, args.adapter, args.steps, True, Path(tmp) / "skip")
-        off = grpo_run(args.config, args.adapter, args.steps, False, Path(tmp) / "full")
+        on = grpo_run(args.config, args.set, args.adapter, args.steps, True, Path(tmp) / "skip")
+        off = grpo_run(args.config, args.set, args.adapter, args.steps, False, Path(tmp) / "full")
     diff = max((on["weights"][k] - w).abs().max().item() for k, w in off["weights"].items())
     print(f"{'':<24}{'training':>10}{'skipped':>10}{'flat groups':>13}{'mean reward':>13}")
     for label, run in (("skip_zero_advantage on", on), ("skip_zero_advantage off", off)):
