@@ -68,7 +68,7 @@ def main() -> None:
         skipped = "-" if run["skipped"] is None else f"{run['skipped']:.0%}"
         print(f"{label:<24}{run['seconds']:>9.0f}s{skipped:>10}{run['flat']:>13.0%}{run['reward']:>13.3f}")
     print(f"speed-up: {off['seconds'] / on['seconds']:.2f}x; largest adapter weight difference: {diff:.2e}")
-    print("reproduce:", shlex.join([sys.executable, *sys.argv]))
+    print("reproduce: .venv/bin/python benchmarks/zero_advantage.py " + shlex.join(sys.argv[1:]))
 
 
 if __name__ == "__main__":
