@@ -45,7 +45,8 @@ def grpo(plugins, run_dir, skip: bool):
                      "--output-dir", str(run_dir))
     assert result.returncode == 0, result.stdout + result.stderr
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return load_file(run_dir / "adapter" / "adapter_model.safetensors"), metrics
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return load_file(run_dir / "adapter" / "adapter_model.safetensors"), metrics, summary
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +58,12 @@ def runs(tmp_path_factory):
 
 
 def test_flat_groups_are_skipped_and_the_weights_come_out_the_same(runs):
-    (skipped_weights, skipped_metrics), (full_weights, full_metrics) = runs
+    (skipped_weights, skipped_metrics, skipped_summary), (full_weights, full_metrics, full_summary) = runs
     shares = [m["skipped_zero_advantage"] for m in skipped_metrics if "skipped_zero_advantage" in m]
     assert len(shares) == 3 and 0 < sum(shares) / 3 < 1  # flat groups skipped, the mixed ones trained on
+    assert skipped_summary["skipped_zero_advantage_mean"] == pytest.approx(sum(shares) / 3)
     assert not any("skipped_zero_advantage" in m for m in full_metrics)
+    assert full_summary["skipped_zero_advantage_mean"] is None
     rewards = [m["reward"] for m in full_metrics if "reward" in m]
     assert rewards == [m["reward"] for m in skipped_metrics if "reward" in m]  # the same rollouts were played
     assert skipped_weights.keys() == full_weights.keys()

@@ -218,6 +218,7 @@ def write_summary(run_dir: Path, cfg: Config, algo: str, started: float, result:
         "reward_first_fifth": mean([r["reward"] for r in head]),
         "reward_last_fifth": mean([r["reward"] for r in tail]),
         "frac_reward_zero_std_mean": mean([r.get("frac_reward_zero_std") for r in rows]),
+        "skipped_zero_advantage_mean": mean([r.get("skipped_zero_advantage") for r in rows]),
         "step_seconds_mean": mean([r.get("step_seconds") for r in rows]),
         "tokens_per_second_mean": mean([r.get("tokens_per_second") for r in rows]),
         "loss_first": losses[0]["loss"] if losses else None,
