@@ -68,6 +68,6 @@ def test_flat_groups_are_skipped_and_the_weights_come_out_the_same(runs):
     assert rewards == [m["reward"] for m in skipped_metrics if "reward" in m]  # the same rollouts were played
     assert skipped_weights.keys() == full_weights.keys()
     for name, weight in full_weights.items():
-        assert torch.allclose(skipped_weights[name], weight, atol=1e-6), name
+        assert torch.equal(skipped_weights[name], weight), name  # to the last bit: no dropout in tiny.yaml
     moved = [name for name, weight in full_weights.items() if "lora_B" in name and weight.abs().max() > 0]
     assert moved  # the mixed groups did train the adapter (LoRA B starts at zero)

@@ -121,8 +121,8 @@ class GRPOSection:
     scale_rewards: str = _f("group", "Advantage scaling: 'group', 'batch' or 'none'.")
     skip_zero_advantage: bool = _f(True, "Skip the forward/backward of micro-batches whose every rollout has zero "
                                          "advantage (its group scored all alike): their gradient is exactly 0 "
-                                         "when beta is 0, so the weights come out the same, sooner "
-                                         "(train/zero_advantage.py; single process only).")
+                                         "when beta is 0, so the weights come out the same, sooner (to the "
+                                         "bit without dropout; train/zero_advantage.py; single process only).")
     warmup_steps: float = _f(0, "Linear LR warm-up: a number of steps, or a fraction of max_steps when below 1.")
     lr_scheduler_type: str = _f("constant", "HF scheduler name: constant, linear, cosine, ...")
     gradient_checkpointing: bool = _f(False, "Trade compute for memory (worth it on GPU for 7B; slower on CPU).")

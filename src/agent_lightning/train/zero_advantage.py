@@ -9,25 +9,30 @@ backward pass over it: on a CPU about 8 s per 512-token tool episode of a 135M m
 groups score alike (the usual case right after SFT) most of GRPO's training time. `compute_loss` returns, for such
 a micro-batch, a zero loss wired to the trainable weights instead: its backward gives them zero gradients, so the
 optimizer steps exactly as it would have (AdamW's moments decay and its momentum still moves the weights) and the
-run's weights come out the same (tested), only sooner. What is skipped is logged as `skipped_zero_advantage`, the
-share of micro-batches per logged step.
+run's weights come out the same to the last bit (tested), only sooner. What is skipped is logged as
+`skipped_zero_advantage`, the share of micro-batches per logged step (`skipped_zero_advantage_mean` in
+summary.json); the loss metrics TRL logs from the pass (entropy, clip ratios) then average the micro-batches that
+did train, and a step that trained none logs none.
 
-An advantage counts as zero below `ZERO` in absolute value. TRL scales a group's advantages by its reward spread
-(plus 1e-4), so a group whose rewards differ only by float rounding can get advantages near 1e-4: those are not
-skipped (kept: the conservative side), nor is any micro-batch with one rollout that carries signal.
+Only advantages of exactly 0 count: TRL scales a group's advantages by its reward spread (plus 1e-4), so a group
+whose rewards differ only by float rounding gets tiny non-zero advantages, and trains as before.
 
-Off (the full pass runs) when `grpo.beta` is not 0 (the KL term has a gradient of its own) and when several
-processes train (a rank that skipped a backward its peers run would desynchronise DDP's or DeepSpeed's gradient
-reduction). Not covered: the pass that scores the sampling round's old log-probabilities (TRL runs it before the
-rewards are known), and dynamic sampling (drawing new groups in place of the flat ones), which TRL does not offer.
+Bit-identical only when the forward pass draws no random numbers: with LoRA dropout (policy.lora.dropout > 0) a
+skipped pass leaves the random stream where it was, so later micro-batches draw other dropout masks (and TRL's
+shuffle of the next round differs): the same training in distribution, not the same bits. The embedded default
+has no dropout.
+
+Off (the full pass runs) when `grpo.beta` is not 0 (the KL term has a gradient of its own), when the loss has a
+term that does not scale with the advantage (a mixture-of-experts router loss, TRL's entropy bonus), and when
+several processes train (TRL's loss gathers across processes, and DDP/DeepSpeed reduce gradients in the backward:
+a process that skipped them would stall its peers). Not covered: the pass that scores the sampling round's old
+log-probabilities (TRL runs it before the rewards are known), and dynamic sampling (drawing new groups in place
+of the flat ones), which TRL does not offer.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-ZERO = 1e-6
-
 
 def skipping_zero_advantage(base: type) -> type:
     """`base` (a TRL GRPOTrainer class) with zero-advantage micro-batches skipped when `skip_zero_advantage` is set
@@ -39,7 +44,7 @@ def skipping_zero_advantage(base: type) -> type:
         def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
             if self._can_skip(model):
-                flat = bool(inputs["advantages"].abs().max() < ZERO)
+                flat = not bool(inputs["advantages"].any())
                 self._metrics["train"]["skipped_zero_advantage"].append(float(flat))
                 if flat:
                     return zero_loss(model)
@@ -48,6 +53,8 @@ def skipping_zero_advantage(base: type) -> type:
 
         def _can_skip(self, model: Any) -> bool:
             return (self.skip_zero_advantage and model.training and self.beta == 0.0
+                    and not getattr(self, "aux_loss_enabled", False)
+                    and not getattr(self, "_entropy_bonus_enabled", False)
                     and self.accelerator.num_processes == 1)
 
     SkipZeroAdvantage.__name__ = SkipZeroAdvantage.__qualname__ = f"SkipZeroAdvantage{base.__name__}"
