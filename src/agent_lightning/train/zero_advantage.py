@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
+
 def skipping_zero_advantage(base: type) -> type:
     """`base` (a TRL GRPOTrainer class) with zero-advantage micro-batches skipped when `skip_zero_advantage` is set
     on the instance; see the module docstring."""
