@@ -167,7 +167,9 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
         loop = {"rollout_func": CachedRollouts(cfg, env_cls, system_prompt(cfg, env_cls))}
     else:
         loop = {"environment_factory": env_cls if has_tools else None}
-    trainer_cls = skipping_zero_advantage(rollout_trainer_class() if cached else GRPOTrainer)
+    trainer_cls = rollout_trainer_class() if cached else GRPOTrainer
+    if cfg.grpo.skip_zero_advantage:
+        trainer_cls = skipping_zero_advantage(trainer_cls)
     trainer = trainer_cls(
         model=model,
         reward_funcs=suite.functions,
@@ -177,7 +179,6 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
         callbacks=callbacks,
         **loop,
     )
-    trainer.skip_zero_advantage = cfg.grpo.skip_zero_advantage
     for noisy in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(noisy)
     return trainer

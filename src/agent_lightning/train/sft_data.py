@@ -10,8 +10,8 @@ TRL's conversational SFT format, rendered by the policy's own chat template (wit
 training time, so one trajectory format serves SFT and GRPO. An environment demonstration is its reference
 solver's `solution` (`calls`, optionally grouped into assistant turns by `turns`, with `notes` the text an
 assistant turn says before its calls, and a `final` message) replayed through the same wrapped tools in a fresh
-sandbox (tool results are the real outputs) and verified; a trajectory that fails verification is dropped and counted. Single-turn environments
-give (prompt, answer) pairs.
+sandbox (tool results are the real outputs) and verified; a trajectory that fails verification is dropped and
+counted. Single-turn environments give (prompt, answer) pairs.
 
 Mixture: each example is drawn from source i with probability w_i / sum(w); within a source, examples are used
 in a seeded random order and reused only once the source is exhausted. Not covered: the training itself

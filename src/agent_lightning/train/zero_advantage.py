@@ -36,12 +36,9 @@ from typing import Any
 
 
 def skipping_zero_advantage(base: type) -> type:
-    """`base` (a TRL GRPOTrainer class) with zero-advantage micro-batches skipped when `skip_zero_advantage` is set
-    on the instance; see the module docstring."""
+    """`base` (a TRL GRPOTrainer class) with zero-advantage micro-batches skipped; see the module docstring."""
 
     class SkipZeroAdvantage(base):
-        skip_zero_advantage: bool = False
-
         def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
             if self._can_skip(model):
@@ -53,7 +50,7 @@ def skipping_zero_advantage(base: type) -> type:
                                         num_items_in_batch=num_items_in_batch)
 
         def _can_skip(self, model: Any) -> bool:
-            return (self.skip_zero_advantage and model.training and self.beta == 0.0
+            return (model.training and self.beta == 0.0
                     and not getattr(self, "aux_loss_enabled", False)
                     and not getattr(self, "_entropy_bonus_enabled", False)
                     and self.accelerator.num_processes == 1)
