@@ -23,7 +23,7 @@ def load_eval_setup(description: str, default_limit: int) -> SimpleNamespace:
     from agent_lightning.chat.tool_format import prepare_for_tools
     from agent_lightning.config import load_config
     from agent_lightning.registry import discover
-    from agent_lightning.train.grpo import environment_class, system_prompt
+    from agent_lightning.envs import environment_class, system_prompt
 
     discover()
     cfg = load_config(args.config)

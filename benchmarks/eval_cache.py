@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "src"))
 def reprefill_rollouts(model: Any, tokenizer: Any, env_cls: type, tasks: list[dict], system: str,
                        max_new_tokens: int, max_turns: int) -> tuple[list[Any], list[list[dict]], int]:
     """The baseline: every turn re-renders and re-reads each active conversation from its first token."""
-    from agent_lightning.env import tool_message
+    from agent_lightning.envs import tool_message
 
     envs = [env_cls() for _ in tasks]
     conversations, completions, fed = [], [], 0
@@ -74,8 +74,8 @@ def reprefill_rollouts(model: Any, tokenizer: Any, env_cls: type, tasks: list[di
 def main() -> int:
     from _eval_setup import load_eval_setup
 
-    from agent_lightning.cached_generation import CachedSession
-    from agent_lightning.rollouts import play_episodes
+    from agent_lightning.rollout.generation import CachedSession
+    from agent_lightning.rollout.episodes import play_episodes
 
     setup = load_eval_setup(__doc__.splitlines()[0], default_limit=50)
     args, cfg, env_cls, tasks = setup.args, setup.cfg, setup.env_cls, setup.tasks

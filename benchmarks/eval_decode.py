@@ -86,8 +86,8 @@ class GenerateSession:
 def main() -> int:
     from _eval_setup import load_eval_setup
 
-    from agent_lightning import rollouts
-    from agent_lightning.cached_generation import CachedSession
+    from agent_lightning.rollout import episodes as rollouts
+    from agent_lightning.rollout.generation import CachedSession
 
     setup = load_eval_setup(__doc__.splitlines()[0], default_limit=100)
     args, cfg, env_cls, tasks = setup.args, setup.cfg, setup.env_cls, setup.tasks

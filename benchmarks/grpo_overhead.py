@@ -77,7 +77,8 @@ def child(mode: str, policy: str, steps: int, out_dir: str) -> dict:
 
         from agent_lightning.policy import load_policy
         from agent_lightning.registry import discover
-        from agent_lightning.train.grpo import environment_class, grpo_args, task_dataset
+        from agent_lightning.envs import environment_class
+        from agent_lightning.train.grpo import grpo_args, task_dataset
 
         discover()
         env_cls = environment_class(cfg)

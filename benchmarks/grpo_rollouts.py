@@ -35,7 +35,6 @@ def run(mode: str, args: argparse.Namespace, out: Path) -> dict[str, float]:
     from trl import GRPOTrainer
 
     from agent_lightning.config import load_config
-    from agent_lightning.train.grpo import rollouts_per_round
     from agent_lightning.train.pipeline import run_training
 
     cfg = load_config(args.config, [f"grpo.rollouts={mode}", f"grpo.max_steps={args.steps}", "eval.at_end=false",
@@ -58,7 +57,7 @@ def run(mode: str, args: argparse.Namespace, out: Path) -> dict[str, float]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     rows = [r for r in rows if "step_seconds" in r]
     rounds = [r for r in rows if "reward" in r]  # steps that sampled (grpo.steps_per_generation: not all do)
-    rollouts = rollouts_per_round(cfg.grpo)
+    rollouts = cfg.grpo.rollouts_per_round()
     generated = sum(r["completions/mean_length"] * rollouts for r in rounds)
     return {"steps": len(rows), "step_s": sum(r["step_seconds"] for r in rows), "rollout_s": spent["rollouts"],
             "generated": generated, "reward": sum(r["reward"] for r in rounds) / max(len(rounds), 1)}

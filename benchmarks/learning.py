@@ -34,7 +34,7 @@ def main() -> int:
     parser.add_argument("--keep", help="Write the run here (default: a temporary folder, removed afterwards).")
     args = parser.parse_args()
 
-    from agent_lightning.train.compare import format_table
+    from agent_lightning.observe.compare import format_table
 
     with tempfile.TemporaryDirectory(prefix="learning-") as tmp:
         run_dir = Path(args.keep) if args.keep else Path(tmp) / "run"

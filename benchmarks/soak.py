@@ -62,10 +62,6 @@ def child(args: argparse.Namespace) -> None:
                  f"grpo.max_completion_length={args.completion_tokens}", f"grpo.per_device_batch_size={args.batch}",
                  *args.set]
     cfg = load_config(args.config, overrides)
-    if args.memory:  # as the trainer will: make the config's memory the process's active one
-        from agent_lightning.memory.context import configure
-
-        configure(cfg.memory)
     run_training(cfg, "grpo", str(out / "run"), callbacks=[Rss()])
     base = workspace._BASE
     open_workspaces = len(os.listdir(base)) if base and os.path.isdir(base) else 0

@@ -19,7 +19,7 @@ import zlib
 from typing import Any
 
 from agent_lightning import environment
-from agent_lightning.env import Environment, Outcome, check_split
+from agent_lightning.envs import Environment, Outcome, check_split
 
 WORDS = (
     "apple river stone cloud maple tiger lemon piano rocket garden silver candle planet forest window "

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from agent_lightning import environment
-from agent_lightning.env import Outcome, check_split
+from agent_lightning.envs import Outcome, check_split
 from agent_lightning.sandbox import Limits, RunResult, run_python
 from agent_lightning.sandbox.batch import run_python_many
-from agent_lightning.workspace_env import WorkspaceEnvironment
+from agent_lightning.envs.file_tools import WorkspaceEnvironment
 
 log = logging.getLogger(__name__)
 

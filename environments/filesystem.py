@@ -46,9 +46,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_lightning import environment
-from agent_lightning.env import SPLITS, Outcome, check_split
+from agent_lightning.envs import SPLITS, Outcome, check_split
 from agent_lightning.errors import UserError
-from agent_lightning.workspace_env import FileToolsEnvironment
+from agent_lightning.envs.file_tools import FileToolsEnvironment
 
 # ----------------------------------------------------------------------------------------------- vocabulary
 WORDS = tuple(dict.fromkeys("""

@@ -10,7 +10,7 @@ half need both kinds of tool:
   - evaluate:     evaluate an expression and write the result to a file.
 They use the filesystem split's word pools for names (train and test share no file names) and are verified the
 same way (expected tree, plus the answer for questions). `search_code(query)` searches the configured code memory
-(memory/context.py: `memory.store`, filled by `memory index PATH`); without one it answers with a clear error.
+(the run's memory context, `env.memory`: `memory.store`, filled by `memory index PATH`); without one it answers with a clear error.
 
 The calculator evaluates arithmetic with Python's `ast` (numbers, + - * / // % **, parentheses, abs, round,
 min, max, sqrt), never `eval`: exponents and operand sizes are bounded, and anything else is a clear error.
@@ -23,14 +23,11 @@ import json
 import math
 import operator
 import random
-from pathlib import Path
 from typing import Any
 
 from agent_lightning import environment
-from agent_lightning.env import ToolError, check_split
-from agent_lightning.registry import import_plugin_file
-
-fs = import_plugin_file(Path(__file__).with_name("filesystem.py"))
+from agent_lightning.envs import ToolError, check_split
+from agent_lightning.environments import filesystem as fs
 
 # ----------------------------------------------------------------------------- the calculator
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -185,10 +182,9 @@ class ToolsEnvironment(fs.FilesystemEnvironment):
         Args:
             query: What to look for, e.g. "where tool calls are parsed".
         """
-        from agent_lightning.memory.context import active
         from agent_lightning.memory.retriever import format_hits
 
-        memory = active()
+        memory = self.memory
         if memory is None:
             raise ToolError("search_code: no code memory is configured for this run")
         if not isinstance(query, str) or not query.strip():

@@ -1,7 +1,7 @@
 """Helpers shared by the built-in rewards: read a completion and an environment in any shape, never raise.
 
-Not a reward (the registry skips files whose name starts with "_"); a reward file loads it with
-`import_plugin_file(Path(__file__).with_name("_completion.py"))`, as environments/tools.py loads filesystem.py.
+Not a reward (the registry skips modules whose name starts with "_"); a built-in reward imports it as
+`from agent_lightning.rewards import _completion as _c`.
 
 A TRL completion is a string (plain prompts) or a list of messages (conversational prompts): assistant turns,
 assistant turns with `tool_calls` ({"type": "function", "function": {"name": ..., "arguments": {...}}}) and
@@ -20,7 +20,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-MALFORMED = "__malformed__"  # the parser's mark on a call it could not read (see chat/tool_format.py)
+from agent_lightning.chat.messages import MALFORMED, content_text
+
 
 
 @dataclass
@@ -28,15 +29,6 @@ class Message:
     role: str  # "assistant" or "tool"
     content: str = ""
     tool_calls: list[Any] = field(default_factory=list)  # TRL's parsed calls (assistant turns only)
-
-
-def text_of(content: Any) -> str:
-    """The text of a message's content: a string, None (""), or a list of parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
 
 
 def messages(completion: Any) -> list[Message]:
@@ -56,9 +48,9 @@ def messages(completion: Any) -> list[Message]:
             if role == "assistant":
                 calls = item.get("tool_calls")
                 calls = list(calls) if isinstance(calls, list) else []
-                out.append(Message("assistant", text_of(item.get("content")), calls))
+                out.append(Message("assistant", content_text(item.get("content")), calls))
             elif role == "tool":
-                out.append(Message("tool", text_of(item.get("content"))))
+                out.append(Message("tool", content_text(item.get("content"))))
     return out
 
 

@@ -14,12 +14,10 @@ kwargs:
 """
 
 import math
-from pathlib import Path
 
 from agent_lightning import reward
-from agent_lightning.registry import import_plugin_file
+from agent_lightning.rewards import _completion as _c
 
-_c = import_plugin_file(Path(__file__).with_name("_completion.py"))
 
 
 def as_number(text: str) -> float | None:

@@ -12,12 +12,10 @@ kwargs:
       config a success is not counted twice (a success then gets None; a failure its progress, which is < 1).
 """
 
-from pathlib import Path
 
 from agent_lightning import reward
-from agent_lightning.registry import import_plugin_file
+from agent_lightning.rewards import _completion as _c
 
-_c = import_plugin_file(Path(__file__).with_name("_completion.py"))
 
 
 @reward("partial_progress", weight=0.5)

@@ -17,13 +17,11 @@ kwargs:
 """
 
 import re
-from pathlib import Path
 
 from agent_lightning import reward
 from agent_lightning.chat.segmenter import TEXT, THOUGHT, TOOLCALL, TOOLRESPONSE, segment
-from agent_lightning.registry import import_plugin_file
+from agent_lightning.rewards import _completion as _c
 
-_c = import_plugin_file(Path(__file__).with_name("_completion.py"))
 
 WORD = re.compile(r"\w+")
 

@@ -7,12 +7,10 @@ Same verdict as `exact_answer`, which is the historical name kept for old config
 environment as an error, `task_success` as None. Prefer `task_success` in new configs.
 """
 
-from pathlib import Path
 
 from agent_lightning import reward
-from agent_lightning.registry import import_plugin_file
+from agent_lightning.rewards import _completion as _c
 
-_c = import_plugin_file(Path(__file__).with_name("_completion.py"))
 
 
 @reward("task_success", weight=1.0)

@@ -15,13 +15,11 @@ kwargs:
       practised the format); False scores it None.
 """
 
-from pathlib import Path
 
 from agent_lightning import reward
 from agent_lightning.chat.segmenter import parse_response_text
-from agent_lightning.registry import import_plugin_file
+from agent_lightning.rewards import _completion as _c
 
-_c = import_plugin_file(Path(__file__).with_name("_completion.py"))
 
 
 def turn_ok(turn, names: list[str]) -> bool | None:

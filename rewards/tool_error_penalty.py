@@ -11,12 +11,10 @@ kwargs:
   max_penalty (float, default 1.0): the most an episode loses (>= 0).
 """
 
-from pathlib import Path
 
 from agent_lightning import reward
-from agent_lightning.registry import import_plugin_file
+from agent_lightning.rewards import _completion as _c
 
-_c = import_plugin_file(Path(__file__).with_name("_completion.py"))
 
 
 @reward("tool_error_penalty", weight=1.0)

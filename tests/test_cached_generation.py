@@ -4,7 +4,7 @@ model generates from each row's whole, unpadded conversation."""
 import pytest
 import torch
 
-from agent_lightning.cached_generation import CachedSession, GrowingLayer
+from agent_lightning.rollout.generation import CachedSession, GrowingLayer
 
 SHARED = "[INST] You work in a workspace folder through the tools read_file, write_file and list_dir. "
 FIRST = {0: SHARED + "Create the file a.txt [/INST]", 1: SHARED + "a much longer first request about many "
@@ -82,7 +82,7 @@ def test_the_growing_cache_layer_holds_what_concatenation_holds():
 
 
 def test_sampling_draws_from_the_tempered_nucleus_reproducibly():
-    from agent_lightning.cached_generation import Sampling
+    from agent_lightning.rollout.generation import Sampling
 
     probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
     logits = probs.log().repeat(4000, 1)
@@ -100,7 +100,7 @@ def test_sampling_draws_from_the_tempered_nucleus_reproducibly():
 
 def test_sampled_turns_respect_each_rows_limit_and_the_seed(tiny_policy):
     """Per-row limits cap each reply; the same seed replays the same sample; the reply is a sample (not greedy)."""
-    from agent_lightning.cached_generation import Sampling
+    from agent_lightning.rollout.generation import Sampling
 
     model, tokenizer = tiny_policy
     model.eval()

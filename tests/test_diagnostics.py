@@ -9,11 +9,11 @@ import pytest
 from transformers import TrainerControl, TrainerState
 
 from agent_lightning.rewarding import RewardSuite
-from agent_lightning.train.diagnostics import SignalCallback, SignalDiagnostics
+from agent_lightning.observe.diagnostics import SignalCallback, SignalDiagnostics
 
 from conftest import run_cli
 
-LOGGER = "agent_lightning.train.diagnostics"
+LOGGER = "agent_lightning.observe.diagnostics"
 
 
 def feed(diag: SignalDiagnostics, name: str, *batches: list) -> list[str]:

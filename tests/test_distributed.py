@@ -59,7 +59,7 @@ def test_two_processes_write_one_run_directory(two_process_run):
 
 
 def test_metrics_are_gathered_from_both_processes(two_process_run):
-    from agent_lightning.traces import load_step
+    from agent_lightning.observe.traces import load_step
 
     run_dir, _, _ = two_process_run
     traces = sorted(p.name for p in (run_dir / "traces").iterdir())

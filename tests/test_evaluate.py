@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from agent_lightning.config import load_config
-from agent_lightning.env import Outcome
+from agent_lightning.envs import Outcome
 from conftest import run_cli
 
 

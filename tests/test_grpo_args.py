@@ -62,7 +62,8 @@ def test_an_unknown_rollout_loop_is_a_clear_error(tmp_path):
 
 def test_grpo_prompts_come_from_the_train_tiers_and_the_test_split_keeps_every_tier():
     from agent_lightning.registry import discover
-    from agent_lightning.train.grpo import environment_class, task_dataset
+    from agent_lightning.envs import environment_class
+    from agent_lightning.train.grpo import task_dataset
 
     discover()
     cfg = load_config(None, ["env.name=filesystem", "env.train_size=40", "env.test_size=30", "env.train_tiers=[1]"])

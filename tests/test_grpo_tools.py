@@ -29,7 +29,7 @@ class ScriptedFirstTurn:
     def __enter__(self):
         import torch
 
-        from agent_lightning.cached_generation import CachedSession
+        from agent_lightning.rollout.generation import CachedSession
 
         self.original = original = CachedSession._decode
 
@@ -49,7 +49,7 @@ class ScriptedFirstTurn:
         return self
 
     def __exit__(self, *exc):
-        from agent_lightning.cached_generation import CachedSession
+        from agent_lightning.rollout.generation import CachedSession
 
         CachedSession._decode = self.original
 
@@ -125,7 +125,7 @@ def test_one_sampling_round_feeds_several_optimizer_steps(tmp_path):
     """grpo.steps_per_generation: the cached loop plays a whole round (2 x 4 rollouts) at once, then TRL takes
     two optimizer steps from it, the second without sampling again."""
     from agent_lightning.config import load_config
-    from agent_lightning.train.cached_rollouts import CachedRollouts
+    from agent_lightning.rollout.trl_rollout import CachedRollouts
     from agent_lightning.train.pipeline import run_training
 
     cfg = load_config("configs/tiny.yaml", ["env.name=filesystem", "env.train_size=32", "env.test_size=8",

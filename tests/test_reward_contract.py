@@ -21,10 +21,11 @@ import pytest
 
 from agent_lightning import registry
 from agent_lightning.config import load_config
-from agent_lightning.env import Environment, Outcome
+from agent_lightning.envs import Environment, Outcome
 from agent_lightning.errors import UserError
 from agent_lightning.registry import REWARDS, discover
-from agent_lightning.rewarding import RewardSuite, RewardTimeout, completion_text
+from agent_lightning.chat.messages import completion_text
+from agent_lightning.rewarding import RewardSuite, RewardTimeout
 
 from conftest import REPO
 

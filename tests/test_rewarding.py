@@ -5,7 +5,8 @@ import pytest
 from agent_lightning.config import RewardSpec
 from agent_lightning.errors import UserError
 from agent_lightning.registry import ENVIRONMENTS, discover
-from agent_lightning.rewarding import RewardSuite, completion_text
+from agent_lightning.chat.messages import completion_text
+from agent_lightning.rewarding import RewardSuite
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from conftest import run_cli
 
 ENVIRONMENT = textwrap.dedent('''
     from agent_lightning import environment
-    from agent_lightning.env import Environment, Outcome
+    from agent_lightning.envs import Environment, Outcome
 
 
     @environment("even_reply")
@@ -65,7 +65,9 @@ def test_exactly_the_verified_successes_become_sft_examples(rft_run):
 def test_sft_then_rft_in_one_run_directory_with_the_comparison(rft_run):
     summary = json.loads((rft_run / "summary.json").read_text())
     assert summary["algo"] == "sft+rft" and list(summary["stages"]) == ["sft", "rft"]
-    assert summary["adapter"] == str(rft_run / "rft" / "adapter")
+    assert summary["adapter"] == str(rft_run / "adapter") and summary["final_stage"] == "rft"
+    assert (rft_run / "adapter" / "adapter_config.json").read_bytes() == \
+        (rft_run / "rft" / "adapter" / "adapter_config.json").read_bytes()
     assert (rft_run / "rft" / "adapter" / "adapter_config.json").exists()
     assert [r["policy"] for r in summary["comparison"]] == ["base", "after SFT", "after SFT+RFT"]
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agent_lightning import rollouts
+from agent_lightning.rollout import episodes as rollouts
 from agent_lightning.chat.tool_format import prepare_for_tools
 
 

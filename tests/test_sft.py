@@ -25,7 +25,11 @@ def test_sft_then_grpo_in_one_run_directory(chained):
     for stage in ("sft", "grpo"):
         assert (chained / stage / "adapter" / "adapter_config.json").exists()
         assert (chained / stage / "metrics.jsonl").read_text().strip()
-    assert summary["adapter"] == str(chained / "grpo" / "adapter")
+    assert summary["adapter"] == str(chained / "adapter") and summary["final_stage"] == "grpo"
+    final, grpo = chained / "adapter", chained / "grpo" / "adapter"  # the final stage's adapter, where users look
+    assert sorted(p.name for p in final.iterdir()) == sorted(p.name for p in grpo.iterdir())
+    for f in grpo.iterdir():
+        assert (final / f.name).read_bytes() == f.read_bytes(), f.name
 
 
 def test_sft_grpo_reports_base_sft_and_grpo_success_with_a_chart(chained):

@@ -110,7 +110,7 @@ def test_held_out_split_is_by_task_and_seeded():
 
 
 def test_train_tiers_keep_the_same_tasks_in_order_and_name_a_tier_that_does_not_exist(envs):
-    from agent_lightning.env import tasks_in_tiers
+    from agent_lightning.envs import tasks_in_tiers
 
     fs = envs["filesystem"]
     every = fs.tasks("train", 60, 0)

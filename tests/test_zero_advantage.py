@@ -18,7 +18,7 @@ from conftest import run_cli
 
 ENVIRONMENT = textwrap.dedent('''
     from agent_lightning import environment
-    from agent_lightning.env import Environment, Outcome
+    from agent_lightning.envs import Environment, Outcome
 
 
     @environment("half_flat")

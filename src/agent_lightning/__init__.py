@@ -1,8 +1,8 @@
 """Agent Lightning: RL training for tool-using LLM agents (TRL SFT + GRPO, sandboxed environments, rewards)."""
 
-from agent_lightning.env import Environment, Outcome
+from agent_lightning.envs import Environment, Outcome
 from agent_lightning.registry import environment, reward
 
-# The environment contract lives in agent_lightning.env (not .environment, which would shadow the decorator).
+# The environment contract lives in agent_lightning.envs (not .environment, which would shadow the decorator).
 __all__ = ["Environment", "Outcome", "environment", "reward"]
 __version__ = "0.1.0"

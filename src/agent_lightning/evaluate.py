@@ -28,7 +28,7 @@ from typing import Any
 
 from agent_lightning.config import Config
 from agent_lightning.errors import UserError
-from agent_lightning.rollouts import can_merge, generation_weights, play_episodes
+from agent_lightning.rollout.episodes import can_merge, generation_weights, play_episodes
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +58,13 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     `eval.batch_size`) episodes at a time; see the module docstring."""
     from agent_lightning.registry import discover
     from agent_lightning.rewarding import RewardSuite
-    from agent_lightning.train.grpo import environment_class, system_prompt
-
-    from agent_lightning.memory.context import configure
+    from agent_lightning.envs import environment_class, system_prompt
+    from agent_lightning.memory.context import MemoryContext
 
     discover()
     env_cls = environment_class(cfg)
     suite = RewardSuite.from_config(cfg.rewards, env_cls)
-    configure(cfg.memory)  # same prompts (retrieved context) as training
+    memory = MemoryContext.for_run(cfg.memory)  # same prompts (retrieved context) as training
     size = cfg.env.test_size if split == "test" else cfg.env.train_size
     tasks = env_cls.tasks(split, size, cfg.env.seed)[: limit or None]
     if model is None:
@@ -77,7 +76,8 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     system = system_prompt(cfg, env_cls)
     started = time.time()
     with generation_weights(model):  # the training model: adapter folded in for the rollouts, unfolded afterwards
-        rows = _play(cfg, model, tokenizer, env_cls, suite, tasks, system, batch_size or cfg.eval.batch_size, started)
+        rows = _play(cfg, model, tokenizer, env_cls, suite, tasks, system, batch_size or cfg.eval.batch_size, started,
+                     memory)
     report = summarize(rows, dict(zip(suite.names, suite.weights)))
     report.update({"env": cfg.env.name, "split": split, "tasks": len(rows), "adapter": adapter,
                    "policy": cfg.policy.source, "seconds": round(time.time() - started, 1)})
@@ -85,7 +85,7 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
 
 
 def _play(cfg: Config, model: Any, tokenizer: Any, env_cls: type, suite: Any, tasks: list[dict[str, Any]],
-          system: str | None, batch_size: int, started: float) -> list[dict[str, Any]]:
+          system: str | None, batch_size: int, started: float, memory: Any = None) -> list[dict[str, Any]]:
     """Roll out `tasks` in batches and score them: one row per task with its outcome and rewards."""
     rows: list[dict[str, Any]] = []
     progress = BatchProgress("EVAL", len(tasks), "tasks", started)
@@ -93,7 +93,8 @@ def _play(cfg: Config, model: Any, tokenizer: Any, env_cls: type, suite: Any, ta
         chunk = tasks[start:start + batch_size]
         episodes = play_episodes(model, tokenizer, env_cls, chunk, system,
                                  max_new_tokens=cfg.eval.max_new_tokens or cfg.grpo.max_completion_length,
-                                 max_turns=cfg.env.max_turns, max_failed_turns=cfg.eval.max_failed_turns)
+                                 max_turns=cfg.env.max_turns, max_failed_turns=cfg.eval.max_failed_turns,
+                                 memory=memory)
         envs, completions = [e.env for e in episodes], [e.messages for e in episodes]
         columns = {k: [t.get(k) for t in chunk] for k in chunk[0] if k != "prompt"}
         scores = {name: fn(prompts=[[{"role": "user", "content": t["prompt"]}] for t in chunk], completions=completions,

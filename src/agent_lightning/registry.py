@@ -8,7 +8,9 @@ A plugin is a function (reward) or class (environment) registered by name with a
     def exact_answer(completions, environments, **kwargs): ...
 
 Where plugins are found, in order:
-  1. every `.py` file in the project's `rewards/` or `environments/` folder;
+  1. the built-ins: every module of the packages `agent_lightning.environments` and `agent_lightning.rewards`
+     (the repository's `environments/` and `rewards/` folders, installed inside the package), imported as
+     ordinary modules; names starting with "_" are helpers and are skipped;
   2. every `.py` file in extra folders: `--plugin-dir DIR` (repeatable) and `AGENT_LIGHTNING_PLUGIN_DIRS`
      (os.pathsep-separated), each folder scanned as a whole (both kinds may live in it);
   3. the entry-point groups `agent_lightning.rewards` / `agent_lightning.environments` of installed packages;
@@ -27,6 +29,7 @@ import importlib.metadata
 import importlib.util
 import inspect
 import os
+import pkgutil
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -35,7 +38,6 @@ from typing import Any
 
 from agent_lightning.errors import UserError, close_matches
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_PLUGIN_DIRS = "AGENT_LIGHTNING_PLUGIN_DIRS"
 
 
@@ -58,9 +60,9 @@ class Plugin:
 class Registry:
     """Name -> Plugin for one kind ('reward' or 'environment')."""
 
-    def __init__(self, kind: str, folder: str, entry_point_group: str):
+    def __init__(self, kind: str, package: str, entry_point_group: str):
         self.kind = kind
-        self.folder = REPO_ROOT / folder
+        self.package = package  # where the built-ins live
         self.entry_point_group = entry_point_group
         self._plugins: dict[str, Plugin] = {}
 
@@ -93,7 +95,7 @@ class Registry:
             return self._plugins[spec]
         if ":" in spec or spec.endswith(".py"):
             return self._load_path(spec)
-        where = [str(self.folder), *map(str, _extra_dirs()), f"entry points '{self.entry_point_group}'"]
+        where = [f"built-ins ({self.package})", *map(str, _extra_dirs()), f"entry points '{self.entry_point_group}'"]
         known = ", ".join(self.names()) or "none"
         raise UserError(
             f"unknown {self.kind} '{spec}'.{close_matches(spec, self.names())} Known: {known}. "
@@ -134,8 +136,8 @@ def _module_file(module: Any) -> str:
     return str(Path(module.__file__).resolve()) if getattr(module, "__file__", None) else repr(module)
 
 
-REWARDS = Registry("reward", "rewards", "agent_lightning.rewards")
-ENVIRONMENTS = Registry("environment", "environments", "agent_lightning.environments")
+REWARDS = Registry("reward", "agent_lightning.rewards", "agent_lightning.rewards")
+ENVIRONMENTS = Registry("environment", "agent_lightning.environments", "agent_lightning.environments")
 
 
 # ------------------------------------------------------------------------------------------ decorators
@@ -221,6 +223,13 @@ def _failing_line(exc: BaseException, path: Path) -> str:
     return ""
 
 
+def _import_builtins(package: str) -> None:
+    """Import every public module and sub-package of a built-in package (their decorators register them)."""
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package}.{info.name}")
+
+
 def _scan(folder: Path) -> None:
     if not folder.is_dir():
         return
@@ -250,8 +259,8 @@ def discover() -> None:
         return
     _discovered = True
     try:
-        _scan(ENVIRONMENTS.folder)
-        _scan(REWARDS.folder)
+        _import_builtins(ENVIRONMENTS.package)
+        _import_builtins(REWARDS.package)
         for folder in _extra_dirs():
             _scan(folder)
         _load_entry_points()

@@ -37,6 +37,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from agent_lightning.chat.messages import completion_text
 from agent_lightning.config import RewardSpec
 from agent_lightning.errors import UserError, close_matches
 from agent_lightning.registry import REWARDS
@@ -48,23 +49,6 @@ ROLLOUT_MESSAGES = "rollout_messages"  # a rollout function's episodes as messag
 ROLLOUT_PROMPTS = "rollout_prompts"  # and their prompts as played: traced instead of the dataset's
 TRL_ARGUMENTS = ("prompts", "completions", "completion_ids", "environments", "trainer_state", "log_metric",
                  "log_extra")
-
-
-def completion_text(completion: Any) -> str:
-    """Text of a TRL completion: a string, or a list of messages (the assistant turns are joined, tool results
-    are left out)."""
-    if isinstance(completion, str):
-        return completion
-    parts = []
-    for message in completion:
-        if not isinstance(message, dict) or message.get("role", "assistant") != "assistant":
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts.extend(p.get("text", "") for p in content if isinstance(p, dict))
-    return "\n".join(parts)
 
 
 class RewardSuite:
@@ -100,7 +84,7 @@ class RewardSuite:
                 raise UserError(f"rewards.{spec.name}.on_error: '{on_error}' is not one of {', '.join(ON_ERROR)}.")
             if spec.timeout_s is not None and spec.timeout_s <= 0:
                 raise UserError(f"rewards.{spec.name}.timeout_s: expected a positive number of seconds, got {spec.timeout_s}.")
-            _check_kwargs(spec.name, plugin.obj, spec.kwargs)
+            check_kwargs(spec.name, plugin.obj, spec.kwargs)
             suite.add(spec.name, plugin.obj, weight, on_error, spec.kwargs, spec.timeout_s)
         return suite
 
@@ -148,7 +132,7 @@ class RewardSuite:
             self.diagnostics.observe(step, scores)
         if self.trace_dir is None:
             return
-        from agent_lightning.traces import weighted_total, write_batch
+        from agent_lightning.observe.traces import weighted_total, write_batch
 
         envs = self.environments_for(completions, kwargs) if self.env_cls is not None else None
         weights = dict(zip(self.names, self.weights))
@@ -168,7 +152,7 @@ class RewardSuite:
         write_batch(self.trace_dir, step, records)
 
 
-def _check_kwargs(name: str, fn: Any, kwargs: dict[str, Any]) -> None:
+def check_kwargs(name: str, fn: Any, kwargs: dict[str, Any]) -> None:
     """Configured arguments must be named parameters of the reward and must not shadow what TRL passes."""
     params = inspect.signature(fn).parameters
     named = [p for p, v in params.items() if v.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]

@@ -15,8 +15,8 @@ from types import SimpleNamespace
 import pytest
 
 from agent_lightning.chat import load_template
+from agent_lightning.chat.messages import MALFORMED
 from agent_lightning.chat.tool_format import (
-    MALFORMED_KEY,
     ToolCallParser,
     chatml_template,
     prepare_for_tools,
@@ -271,8 +271,8 @@ def test_malformed_call_reaches_the_environment_as_an_error(request, fmt_text):
     _validate_tool_calls(parsed["tool_calls"])
     (call,) = parsed["tool_calls"]
     assert call["function"]["name"] == "write_note"
-    assert set(call["function"]["arguments"]) == {MALFORMED_KEY}
-    assert call["function"]["arguments"][MALFORMED_KEY]
+    assert set(call["function"]["arguments"]) == {MALFORMED}
+    assert call["function"]["arguments"][MALFORMED]
 
 
 def test_malformed_convention_names_a_known_tool():
@@ -282,8 +282,8 @@ def test_malformed_convention_names_a_known_tool():
              ToolCall(name="c", arguments={"k": 1})]
     message = to_message(ParsedResponse(content=" hi ", calls=calls, thoughts=[], segments=[]), ["a", "b"])
     assert message == {"role": "assistant", "content": "hi", "tool_calls": [
-        {"type": "function", "function": {"name": "a", "arguments": {MALFORMED_KEY: "bad json"}}},
-        {"type": "function", "function": {"name": "b", "arguments": {MALFORMED_KEY: "x"}}},
+        {"type": "function", "function": {"name": "a", "arguments": {MALFORMED: "bad json"}}},
+        {"type": "function", "function": {"name": "b", "arguments": {MALFORMED: "x"}}},
         {"type": "function", "function": {"name": "c", "arguments": {"k": 1}}}]}
 
 

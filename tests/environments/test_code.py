@@ -1,5 +1,6 @@
 """The `code` environment: HumanEval in the sandbox, per-test verdicts, the episode path, the reference solver."""
 
+import importlib
 import json
 import sys
 
@@ -11,7 +12,7 @@ from agent_lightning.registry import ENVIRONMENTS, discover
 @pytest.fixture(scope="module")
 def code():
     discover()
-    return sys.modules[ENVIRONMENTS.get("code").obj.__module__]
+    return importlib.import_module("agent_lightning.environments.code")
 
 
 def test_all_164_canonical_solutions_pass_and_wrong_ones_fail(code):

@@ -1,13 +1,14 @@
 """The filesystem environment: the reference solver passes every task through the policy's tool-call path;
 splits are disjoint and deterministic; the verifier fails what is wrong and says which check failed."""
 
+import importlib
 import json
 import sys
 
 import pytest
 
 from agent_lightning.chat.segmenter import parse_response_text
-from agent_lightning.env import ToolError
+from agent_lightning.envs import ToolError
 from agent_lightning.errors import UserError
 from agent_lightning.registry import ENVIRONMENTS, discover
 
@@ -21,7 +22,7 @@ def env_cls():
 @pytest.fixture(scope="module")
 def fs(env_cls):
     """The plugin module (reference_solution, TEMPLATES, MAX_TASKS, ...)."""
-    return sys.modules[env_cls.__module__]
+    return importlib.import_module(env_cls.__module__)
 
 
 @pytest.fixture(scope="module")

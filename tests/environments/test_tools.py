@@ -5,7 +5,7 @@ import json
 import pytest
 
 from agent_lightning.chat.segmenter import parse_response_text
-from agent_lightning.env import ToolError
+from agent_lightning.envs import ToolError
 from agent_lightning.registry import ENVIRONMENTS, discover
 
 

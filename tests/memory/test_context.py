@@ -4,9 +4,12 @@ import json
 
 import pytest
 
-from agent_lightning.config import REPO_ROOT, MemorySection
-from agent_lightning.env import ToolError
-from agent_lightning.memory.context import MEMORY_MARKER, configure
+from importlib import resources
+
+from agent_lightning.config import MemorySection
+from agent_lightning.envs import ToolError, environment_factory
+from agent_lightning.memory import MEMORY_MARKER
+from agent_lightning.memory.context import MemoryContext
 from agent_lightning.memory.sop import SopStore, load_sop_file
 from agent_lightning.registry import ENVIRONMENTS, discover
 
@@ -19,14 +22,13 @@ def tools_env():
 
 @pytest.fixture
 def memory(store):
-    SopStore(store.dir).add(load_sop_file(REPO_ROOT / "data/sops/sum_file.yaml"))
-    yield configure(MemorySection(store=str(store.dir), inject=True, code_k=2, sop_k=1, reranker=""))
-    configure(None)
+    SopStore(store.dir).add(load_sop_file(resources.files("agent_lightning.data") / "sops" / "sum_file.yaml"))
+    return MemoryContext.for_run(MemorySection(store=str(store.dir), inject=True, code_k=2, sop_k=1, reranker=""))
 
 
 def test_reset_injects_code_and_sops_and_records_them(tools_env, memory):
     task = next(t for t in tools_env.tasks("train", 8, 0) if t.get("template") == "sum_file")
-    env = tools_env()
+    env = environment_factory(tools_env, memory)()
     text = env.reset(**task, question=task["prompt"])
     assert text.startswith(MEMORY_MARKER) and "Code that may help:\n[1] (" in text
     assert "Procedures that worked before:\nSOP: Sum the numbers of a file into another file" in text
@@ -39,7 +41,7 @@ def test_reset_injects_code_and_sops_and_records_them(tools_env, memory):
 
 
 def test_search_code_tool_returns_cited_chunks(tools_env, memory):
-    env = tools_env()
+    env = environment_factory(tools_env, memory)()
     env.reset(**tools_env.tasks("train", 1, 0)[0])
     result = env.search_code(query="nth fibonacci number")
     assert result.startswith("[1] (") and "pkg/mathy.py:1-6 fibonacci" in result
@@ -48,15 +50,21 @@ def test_search_code_tool_returns_cited_chunks(tools_env, memory):
         env.search_code(query="  ")
 
 
-def test_without_memory_reset_and_tools_are_unchanged(tools_env):
-    configure(None)
+def test_without_memory_reset_and_tools_are_unchanged(tools_env, memory):
     env = tools_env()
     assert env.reset(**tools_env.tasks("train", 1, 0)[0]) is None and env.retrieved is None
     with pytest.raises(ToolError, match="no code memory is configured"):
         env.search_code(query="anything")
-    configure(MemorySection(store="/nonexistent/memory-store", inject=True, reranker=""))
-    try:
-        assert env.reset(**tools_env.tasks("train", 1, 0)[0]) is None  # a missing store injects nothing
-        assert env.retrieved == {"query": env.task["prompt"], "code": [], "sops": []}
-    finally:
-        configure(None)
+    missing = MemoryContext.for_run(MemorySection(store="/nonexistent/memory-store", inject=True, reranker=""))
+    env = environment_factory(tools_env, missing)()
+    assert env.reset(**tools_env.tasks("train", 1, 0)[0]) is None  # a missing store injects nothing
+    assert env.retrieved == {"query": env.task["prompt"], "code": [], "sops": []}
+
+
+def test_memory_reaches_only_the_environments_built_with_it(tools_env, memory):
+    """No process-wide state: an environment built without the run's context sees no memory, even while another
+    run's environments use theirs."""
+    with_memory, plain = environment_factory(tools_env, memory)(), tools_env()
+    task = tools_env.tasks("train", 1, 0)[0]
+    assert with_memory.reset(**task).startswith(MEMORY_MARKER)
+    assert plain.reset(**task) is None and plain.retrieved is None

@@ -4,17 +4,19 @@ import json
 
 import pytest
 
-from agent_lightning.config import REPO_ROOT
+from importlib import resources
+
+SOPS = resources.files("agent_lightning.data") / "sops"
 from agent_lightning.errors import UserError
 from agent_lightning.memory.sop import SOP, SopStore, abstract, distill, load_sop_file
-from agent_lightning.traces import write_batch
+from agent_lightning.observe.traces import write_batch
 
 
 def test_shipped_sop_files_load():
-    yaml_sop, = load_sop_file(REPO_ROOT / "data/sops/sum_file.yaml")
+    yaml_sop, = load_sop_file(SOPS / "sum_file.yaml")
     assert yaml_sop.name == "Sum the numbers of a file into another file" and len(yaml_sop.steps) == 3
     assert yaml_sop.preconditions == ["the source file holds one number per line"]
-    md_sop, = load_sop_file(REPO_ROOT / "data/sops/move_into_folder.md")
+    md_sop, = load_sop_file(SOPS / "move_into_folder.md")
     assert md_sop.applicability.startswith("Put one or more existing files") and md_sop.steps[1] == "make_dir(path=<folder>)"
 
 
@@ -35,7 +37,7 @@ def test_bad_sop_files_name_the_problem(tmp_path, text, message):
 
 def test_store_adds_lists_queries_and_merges_instead_of_duplicating(tmp_path):
     store = SopStore(tmp_path / "store")
-    sops = load_sop_file(REPO_ROOT / "data/sops/sum_file.yaml") + load_sop_file(REPO_ROOT / "data/sops/move_into_folder.md")
+    sops = load_sop_file(SOPS / "sum_file.yaml") + load_sop_file(SOPS / "move_into_folder.md")
     store.add(sops)
     store.add([SOP(**{**sops[0].__dict__, "uses": 3, "successes": 2, "source_trajectories": ["r#1"]})])
     listed = store.list()

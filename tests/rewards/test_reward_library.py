@@ -1,8 +1,10 @@
 """The built-in reward library: one documented reward per file, all loadable by name and scoring real batches."""
 
+import importlib
 import inspect
 import json
 import math
+import pkgutil
 import sys
 
 import pytest
@@ -20,12 +22,12 @@ ODD = ["", None, [], [None, 3], [{"role": "assistant", "content": None}],
 @pytest.fixture(scope="module")
 def library():
     discover()
-    folder = REWARDS.folder.resolve()
-    return [p for p in REWARDS.all() if p.source.startswith(str(folder))]
+    return [p for p in REWARDS.all() if p.obj.__module__.startswith(REWARDS.package + ".")]
 
 
 def test_one_documented_reward_per_file(library):
-    files = sorted(f.stem for f in REWARDS.folder.glob("*.py") if not f.name.startswith("_"))
+    files = sorted(m.name for m in pkgutil.iter_modules(importlib.import_module(REWARDS.package).__path__)
+                   if not m.name.startswith("_"))
     assert sorted(p.name for p in library) == files  # a file per reward, named after it
     assert {"task_success", "partial_progress", "tool_call_format", "tool_error_penalty", "efficiency",
             "answer_match", "unit_tests_passed", "overlong_penalty", "repetition_penalty", "structure",

@@ -11,6 +11,7 @@ tool wrapper with a `self` argument.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -21,10 +22,10 @@ import types
 
 import pytest
 
-from agent_lightning.env import ToolError
-from agent_lightning.sandbox import Limits, Workspace, isolation, process, run_python, sandbox_owner, tree
+from agent_lightning.envs import ToolError
+from agent_lightning.sandbox import Limits, Workspace, isolation, owners, process, run_python, sandbox_owner, tree
 from agent_lightning.sandbox.batch import run_python_many
-from agent_lightning.workspace_env import FileToolsEnvironment
+from agent_lightning.envs.file_tools import FileToolsEnvironment
 
 BATCH = Limits(wall_seconds=3, cpu_seconds=2)
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
@@ -38,7 +39,7 @@ def code():
     from agent_lightning.registry import ENVIRONMENTS, discover
 
     discover()
-    return sys.modules[ENVIRONMENTS.get("code").obj.__module__]
+    return importlib.import_module("agent_lightning.environments.code")
 
 
 WRONG = "def has_close_elements(numbers, threshold):\n    return False\n"  # earns 3 of HumanEval/0's 7 tests
@@ -248,7 +249,7 @@ def test_a_live_workspaces_uid_is_not_handed_out_again():
         assert first not in others and len(set(others)) == len(others)
     finally:
         for owner in [first, *others]:
-            process.release_owner(owner)
+            owners.release_owner(owner)
 
 
 @needs_root
@@ -261,11 +262,11 @@ def test_a_uid_reserved_by_another_process_is_not_handed_out(monkeypatch):
         """)], stdout=subprocess.PIPE, text=True)
     try:
         taken = int(holder.stdout.readline())
-        draws = iter([taken - process.SANDBOX_IDS, 12345])
-        monkeypatch.setattr(process.secrets, "randbelow", lambda n: next(draws))
+        draws = iter([taken - owners.SANDBOX_IDS, 12345])
+        monkeypatch.setattr(owners.secrets, "randbelow", lambda n: next(draws))
         owner = sandbox_owner()
-        assert owner == (process.SANDBOX_IDS + 12345,) * 2  # the held uid was skipped
-        process.release_owner(owner)
+        assert owner == (owners.SANDBOX_IDS + 12345,) * 2  # the held uid was skipped
+        owners.release_owner(owner)
     finally:
         holder.kill()
         holder.wait()

@@ -40,10 +40,10 @@ from pathlib import Path
 
 import pytest
 
-from agent_lightning.env import ToolError
+from agent_lightning.envs import ToolError
 from agent_lightning.sandbox import Limits, Quota, SandboxError, Workspace, isolation, run_python, sandbox_owner
 from agent_lightning.sandbox import workspace as workspace_module
-from agent_lightning.workspace_env import FileToolsEnvironment
+from agent_lightning.envs.file_tools import FileToolsEnvironment
 
 HOSTILE = Path(__file__).resolve().parents[1] / "assets" / "hostile"
 SECRET = f"AL-CANARY-{uuid.uuid4().hex}"

@@ -48,11 +48,11 @@ from pathlib import Path
 from typing import Any
 
 from agent_lightning.chat import load_template
+from agent_lightning.chat.messages import MALFORMED
 from agent_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
 
-MALFORMED_KEY = "__malformed__"
 MISTRAL_V3_TOKENS = ("[INST]", "[/INST]", "[TOOL_CALLS]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]",
                      "[TOOL_RESULTS]", "[/TOOL_RESULTS]")
 CHATML_TOKENS = ("<|im_start|>", "<|im_end|>")
@@ -154,7 +154,7 @@ def to_message(parsed: Any, names: list[str]) -> dict:
             calls.append({"type": "function", "function": {"name": call.name, "arguments": dict(call.arguments)}})
             continue
         name = call.name if call.name in names else (names[0] if names else (call.name or "unknown_tool"))
-        calls.append({"type": "function", "function": {"name": name, "arguments": {MALFORMED_KEY: str(error)}}})
+        calls.append({"type": "function", "function": {"name": name, "arguments": {MALFORMED: str(error)}}})
     if calls:
         message["tool_calls"] = calls
     return message

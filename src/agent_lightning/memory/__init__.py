@@ -5,6 +5,9 @@
 Modules, one job each: languages (grammars), chunker (cAST-style chunks), embedder (sentence-transformers and the
 Chroma embedding function), store (incremental indexing, single writer), lexical (BM25 + rank fusion), reranker
 (cross-encoder with fallback), retriever (the pipeline), sop (procedures: files, store, distillation), context
-(prompt injection at reset and the search_code tool), cli (the `memory` subcommand), tiny_models (offline
-stand-ins for tests and benchmarks). Importing this package imports nothing heavy.
+(prompt injection at reset and the search_code tool), tiny_models (offline stand-ins for tests and benchmarks).
+The `memory` subcommand lives in cli/memory.py. Importing this package imports nothing heavy.
 """
+
+MEMORY_MARKER = "\n\n[memory]"  # injected prompt text starts with it; SOP distillation cuts prompts there
+

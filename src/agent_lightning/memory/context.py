@@ -1,19 +1,19 @@
 """Memory in rollouts: retrieved code and SOPs in an episode's prompt, and the search behind `search_code`.
 
-    from agent_lightning.memory.context import configure
-    configure(cfg.memory)          # once, before the trainer creates environments (train/grpo.py, evaluate.py)
+    memory = MemoryContext.for_run(cfg.memory)          # None when the run uses no memory
+    make_env = envs.environment_factory(env_cls, memory)  # every environment it builds carries `env.memory`
 
-TRL's `environment_factory` builds environments with no arguments, so they cannot be handed the config. The seam
-is this module: `configure(section)` sets the process's active `MemoryContext`; every `Environment.reset()` (env.py
-wraps each subclass's reset) then calls `inject(env, task, observation)`, which, with `memory.inject` on, appends
-the top `code_k` code chunks and the top `sop_k` SOPs for the task's prompt to what reset returns (TRL appends
-that to the user message), and records them on the environment as `env.retrieved`; the reward suite writes
-`retrieved` into each rollout's trace line. The `tools` environment's `search_code(query)` uses `active()` too.
-With no configure call, or `inject` off, reset is unchanged and `retrieved` is None.
+A run builds one `MemoryContext` and hands it to the environments it creates (train/grpo.py, evaluate.py,
+rollout/): nothing is process-wide. `Environment.reset()` (envs/base.py wraps each subclass's reset) calls
+`env.memory.augment(env, task, observation)`, which, with `memory.inject` on, appends the top `code_k` code
+chunks and the top `sop_k` SOPs for the task's prompt to what reset returns (TRL appends that to the user
+message), and records them on the environment as `env.retrieved`; the reward suite writes `retrieved` into each
+rollout's trace line. The `tools` environment's `search_code(query)` searches `env.memory` too. An environment
+built without a context (or with `inject` off) resets unchanged and `retrieved` is None.
 
-This module imports nothing heavy until memory is used (env.py imports it on every reset). The injected text
-starts with `[memory]` (MEMORY_MARKER) so SOP distillation can cut it from prompts. A store
-that does not exist yet injects nothing (said once in the log), and no retrieval failure stops a rollout.
+This module imports nothing heavy until memory is used. The injected text starts with `[memory]`
+(MEMORY_MARKER) so SOP distillation can cut it from prompts. A store that does not exist yet injects nothing
+(said once in the log), and no retrieval failure stops a rollout.
 
 Not covered here: building the store (store.py, `memory index`).
 """
@@ -26,9 +26,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-MEMORY_MARKER = "\n\n[memory]"   # injected text starts with it; SOP distillation cuts prompts there
-
-_ACTIVE: MemoryContext | None = None
+from agent_lightning.memory import MEMORY_MARKER
 
 
 class MemoryContext:
@@ -39,6 +37,12 @@ class MemoryContext:
         self._retriever: Any = None
         self._sops: Any = None
         self._said_missing = False
+
+    @classmethod
+    def for_run(cls, section: Any | None) -> MemoryContext | None:
+        """The context a run hands its environments: None when memory is neither injected nor searched
+        (`section` None)."""
+        return cls(section) if section is not None else None
 
     @property
     def store_dir(self) -> Path:
@@ -89,41 +93,26 @@ class MemoryContext:
         text = (MEMORY_MARKER + "\n" + "\n\n".join(parts)) if parts else ""
         return text, retrieved
 
-
-def configure(section: Any | None) -> MemoryContext | None:
-    """Make `section` (a config's `memory`) the active memory of this process; None switches memory off."""
-    global _ACTIVE
-    if _ACTIVE is not None and _ACTIVE.section == section:
-        return _ACTIVE  # same settings (training, then its end-of-stage eval): keep the opened store and models
-    _ACTIVE = MemoryContext(section) if section is not None else None
-    return _ACTIVE
-
-
-def active() -> MemoryContext | None:
-    return _ACTIVE
-
-
-def inject(env: Any, task: dict[str, Any], observation: str | None) -> str | None:
-    """What reset returns with memory added (see module docstring); sets `env.retrieved`."""
-    env.retrieved = None
-    ctx = _ACTIVE
-    if ctx is None or not ctx.section.inject:
-        return observation
-    question = task.get("question")
-    if not isinstance(question, str):
-        prompt = task.get("prompt")
-        if isinstance(prompt, list):
-            users = [m.get("content") for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
-            question = users[-1] if users else None
-        else:
-            question = prompt
-    if not isinstance(question, str) or not question.strip():
-        return observation
-    try:
-        text, env.retrieved = ctx.for_prompt(question)
-    except Exception:  # noqa: BLE001 - memory is an aid: a failure is logged, the rollout goes on without it
-        log.exception("memory retrieval failed; the episode runs without it")
-        return observation
-    if not text:
-        return observation
-    return (observation or "") + text
+    def augment(self, env: Any, task: dict[str, Any], observation: str | None) -> str | None:
+        """What reset returns with memory added (see module docstring); sets `env.retrieved`."""
+        env.retrieved = None
+        if not self.section.inject:
+            return observation
+        question = task.get("question")
+        if not isinstance(question, str):
+            prompt = task.get("prompt")
+            if isinstance(prompt, list):
+                users = [m.get("content") for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
+                question = users[-1] if users else None
+            else:
+                question = prompt
+        if not isinstance(question, str) or not question.strip():
+            return observation
+        try:
+            text, env.retrieved = self.for_prompt(question)
+        except Exception:  # noqa: BLE001 - memory is an aid: a failure is logged, the rollout goes on without it
+            log.exception("memory retrieval failed; the episode runs without it")
+            return observation
+        if not text:
+            return observation
+        return (observation or "") + text

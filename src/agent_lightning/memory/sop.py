@@ -43,7 +43,7 @@ from typing import Any
 import yaml
 
 from agent_lightning.errors import UserError
-from agent_lightning.memory.context import MEMORY_MARKER
+from agent_lightning.memory import MEMORY_MARKER
 from agent_lightning.memory.embedder import ChromaEmbedding, get_embedder
 from agent_lightning.memory.store import chroma_client, writer_lock
 

@@ -29,7 +29,8 @@ Not guarded
 """
 
 from agent_lightning.sandbox.errors import SandboxError
-from agent_lightning.sandbox.process import Limits, RunResult, isolation, run_python, sandbox_owner
+from agent_lightning.sandbox.owners import sandbox_owner
+from agent_lightning.sandbox.process import Limits, RunResult, isolation, run_python
 from agent_lightning.sandbox.workspace import Quota, Workspace
 
 __all__ = ["Limits", "Quota", "RunResult", "SandboxError", "Workspace", "isolation", "run_python", "sandbox_owner"]

@@ -19,7 +19,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from agent_lightning.sandbox.process import Limits, RunResult, run_python, sandbox_owner
+from agent_lightning.sandbox.owners import sandbox_owner
+from agent_lightning.sandbox.process import Limits, RunResult, run_python
 from agent_lightning.sandbox.workspace import Quota, Workspace
 
 DRIVER = (Path(__file__).with_name("batch_driver.py")).read_text()

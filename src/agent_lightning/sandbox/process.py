@@ -15,7 +15,7 @@ Isolation, chosen once per process by `isolation()` (the first that works here):
 Weaker modes are announced once, loudly, with exactly what they stop guarding.
 
 In every mode: the code runs as an unprivileged user (as root: the workspace's own uid from an unused range, see
-`sandbox_owner`; run as a plain folder path: nobody), in its own session, with
+`owners.sandbox_owner`; run as a plain folder path: nobody), in its own session, with
 rlimits set by `prlimit` before exec (CPU seconds, address space, processes, file size, open files, no core
 dumps), stdin closed, stdout/stderr captured to private files (their size is bounded by the file-size limit
 and only the first `max_output_chars` are returned), and a wall-clock timeout that kills the whole process
@@ -35,12 +35,10 @@ user and shared by every sandbox of that user.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import json
 import logging
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -50,15 +48,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent_lightning.sandbox.owners import NOBODY, SANDBOX_IDS
 from agent_lightning.sandbox.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-NOBODY = (65534, 65534)
-SANDBOX_IDS = 3_000_000  # first uid/gid of the per-workspace range (root only)
-SANDBOX_ID_COUNT = 10_000_000
-UID_LOCKS = os.path.join(tempfile.gettempdir(), "agent-lightning-uids")
-_reserved: dict[int, int] = {}  # uid -> fd holding its lock
 WORKDIR = "/workspace"
 
 
@@ -96,44 +90,6 @@ class RunResult:
         elif self.returncode:
             parts.append(f"[exit code {self.returncode}]")
         return "\n".join(parts) or "(no output)"
-
-
-def sandbox_owner() -> tuple[int, int] | None:
-    """A fresh (uid, gid) for one workspace and the code run in it, when we are root; None (ourselves) otherwise.
-
-    As root every workspace gets its own unprivileged id, drawn at random from a range no account uses and
-    reserved with a lock file (held until `release_owner`, or until this process dies), so no two live
-    workspaces, in this process or another, share a uid: the process limit (counted per user), file permissions
-    and the weaker modes' kill-by-uid separate concurrent sandboxes from each other, not only from the host.
-    """
-    if os.geteuid() != 0:
-        return None
-    os.makedirs(UID_LOCKS, mode=0o700, exist_ok=True)
-    for _ in range(1000):
-        uid = SANDBOX_IDS + secrets.randbelow(SANDBOX_ID_COUNT)
-        path = os.path.join(UID_LOCKS, str(uid))
-        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if os.stat(path).st_ino != os.fstat(fd).st_ino:  # its holder released (unlinked) it meanwhile
-                raise BlockingIOError
-        except (BlockingIOError, FileNotFoundError):
-            os.close(fd)
-            continue
-        _reserved[uid] = fd
-        return uid, uid
-    raise RuntimeError("no free sandbox uid")
-
-
-def release_owner(owner: tuple[int, int] | None) -> None:
-    """Give a workspace's uid back (Workspace.close does it): its lock file is removed while still locked, so a
-    long run leaves no lock files behind and nobody can lock the removed one by its old name."""
-    if owner and owner[0] in _reserved:
-        try:
-            os.unlink(os.path.join(UID_LOCKS, str(owner[0])))
-        except FileNotFoundError:
-            pass
-        os.close(_reserved.pop(owner[0]))
 
 
 def interpreter() -> str:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from agent_lightning.sandbox import tree
 from agent_lightning.sandbox.errors import SandboxError
+from agent_lightning.sandbox.owners import release_owner
 from agent_lightning.sandbox.paths import check_relative, open_dir, open_parent
 
 _BASE: str | None = None
@@ -115,8 +116,6 @@ class Workspace:
         except FileNotFoundError:
             pass
         finally:
-            from agent_lightning.sandbox.process import release_owner
-
             release_owner(self.owner)
 
     def __enter__(self) -> "Workspace":

@@ -21,10 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent_lightning import distributed
 from agent_lightning.config import Config
 from agent_lightning.errors import UserError
-from agent_lightning.traces import truncate_after as truncate_traces
-from agent_lightning.train import distributed, rundir
+from agent_lightning.observe.traces import truncate_after as truncate_traces
+from agent_lightning.train import rundir
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,14 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     """Train `algo` per `cfg` into a run directory and return it (extra TrainerCallbacks may be added).
 
     `sft+grpo` runs SFT into RUN_DIR/sft, then GRPO from its adapter into RUN_DIR/grpo (`sft+rft`: RFT into
-    RUN_DIR/rft); with --resume a stage that already finished is skipped and any other continues from its latest
+    RUN_DIR/rft), and copies the final stage's adapter to RUN_DIR/adapter, where a single-stage run leaves its
+    own; with --resume a stage that already finished is skipped and any other continues from its latest
     checkpoint."""
     if algo not in ALGOS:
         raise UserError(f"--algo {algo}: expected one of {', '.join(ALGOS)}.")
     from agent_lightning.registry import discover
     from agent_lightning.rewarding import RewardSuite
-    from agent_lightning.train.grpo import environment_class
+    from agent_lightning.envs import environment_class
 
     discover()
     env_cls = environment_class(cfg)  # unknown env or reward: fail here, before loading weights
@@ -95,14 +97,15 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
             train_stage(stage, cfg, stage_dir, env_cls, stage_checkpoint, callbacks)
         stages[stage] = json.loads((stage_dir / "summary.json").read_text())
     if distributed.is_main():
-        from agent_lightning.train.compare import format_table, plot_success, stage_rows
+        from agent_lightning.observe.compare import format_table, plot_success, stage_rows
 
+        final_adapter = rundir.publish_adapter(run_dir / stage / "adapter", run_dir / "adapter")
         rows = stage_rows(base, stages)
         plot = plot_success(rows, run_dir / "success.png", f"{cfg.policy.source} on {cfg.env.name}") if rows else None
         rundir.write_json(run_dir / "summary.json", {"algo": algo, "run_dir": str(run_dir), "stages": stages,
                                                      "base_eval": base, "comparison": rows,
                                                      "plot": str(plot) if plot else None,
-                                                     "adapter": str(run_dir / stage / "adapter")})
+                                                     "final_stage": stage, "adapter": str(final_adapter)})
         if rows:
             print(format_table(rows) + (f"\nchart: {plot}" if plot else ""), flush=True)
     return run_dir
@@ -132,9 +135,9 @@ def train_stage(stage: str, cfg: Config, run_dir: Path, env_cls: type, checkpoin
 
     from agent_lightning.policy import load_policy, trainable_summary
     from agent_lightning.rewarding import RewardSuite
-    from agent_lightning.tracing import plot_rewards
-    from agent_lightning.train.callbacks import MetricsCallback, RichProgressCallback
-    from agent_lightning.train.diagnostics import SignalCallback, SignalDiagnostics
+    from agent_lightning.observe.plots import plot_rewards
+    from agent_lightning.observe.callbacks import MetricsCallback, RichProgressCallback
+    from agent_lightning.observe.diagnostics import SignalCallback, SignalDiagnostics
 
     run_dir.mkdir(parents=True, exist_ok=True)
     suite = RewardSuite.from_config(cfg.rewards, env_cls)

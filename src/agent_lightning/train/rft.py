@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_lightning.config import Config, SFTSource
-from agent_lightning.env import tasks_in_tiers
+from agent_lightning.envs import tasks_in_tiers
 from agent_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,6 @@ SAMPLES_FILE = "samples.jsonl"
 
 def sample_tasks(cfg: Config, env_cls: type) -> list[dict[str, Any]]:
     """`rft.tasks` training tasks, a sample of the train split seeded by `run.seed`."""
-    for key in ("tasks", "samples_per_task", "batch_size"):
-        if getattr(cfg.rft, key) < 1:
-            raise UserError(f"rft.{key}={getattr(cfg.rft, key)}: must be at least 1.")
     pool = tasks_in_tiers(env_cls, "train", cfg.env.train_size, cfg.env.seed, cfg.env.train_tiers)
     if cfg.rft.tasks > len(pool):
         raise UserError(f"rft.tasks={cfg.rft.tasks}: the train split has {len(pool)} tasks (env.train_size); "
@@ -52,10 +49,11 @@ def sample_successes(cfg: Config, model: Any, tokenizer: Any, env_cls: type,
     """Play every task `rft.samples_per_task` times and keep the verified successes: (examples, stats)."""
     import torch
 
-    from agent_lightning.cached_generation import Sampling
+    from agent_lightning.rollout.generation import Sampling
     from agent_lightning.evaluate import BatchProgress
-    from agent_lightning.rollouts import generation_weights, play_episodes
-    from agent_lightning.train.grpo import system_prompt
+    from agent_lightning.rollout.episodes import generation_weights, play_episodes
+    from agent_lightning.envs import system_prompt
+    from agent_lightning.memory.context import MemoryContext
     from agent_lightning.train.sft_data import tool_schemas
 
     r = cfg.rft
@@ -64,6 +62,7 @@ def sample_successes(cfg: Config, model: Any, tokenizer: Any, env_cls: type,
 
         prepare_for_tools(tokenizer, cfg.policy.tool_prompt)
     system = system_prompt(cfg, env_cls)
+    memory = MemoryContext.for_run(cfg.memory)
     sampling = Sampling(r.temperature, r.top_p, torch.Generator().manual_seed(cfg.run.seed))
     rows = [task for task in tasks for _ in range(r.samples_per_task)]
     kept: list[dict[str, Any]] = []
@@ -75,7 +74,7 @@ def sample_successes(cfg: Config, model: Any, tokenizer: Any, env_cls: type,
             batch = rows[start:start + r.batch_size]
             episodes = play_episodes(model, tokenizer, env_cls, batch, system, max_new_tokens=r.max_turn_tokens,
                                      max_turns=cfg.env.max_turns, completion_budget=r.max_completion_length,
-                                     sampling=sampling)
+                                     sampling=sampling, memory=memory)
             for task, episode in zip(batch, episodes):
                 stats["episodes"] += 1
                 ends_with_reply = bool(episode.messages) and episode.messages[-1].get("role") == "assistant"
@@ -100,7 +99,7 @@ def prepare_samples(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, env_
                     reuse: bool) -> tuple[Config, dict[str, Any]]:
     """Sample and write RUN_DIR/samples.jsonl (or reuse it when resuming) and return (the config of the SFT pass
     over it, sampling stats). Only the main process samples; the others read its file."""
-    from agent_lightning.train import distributed
+    from agent_lightning import distributed
 
     path = run_dir / SAMPLES_FILE
     stats: dict[str, Any] = {}

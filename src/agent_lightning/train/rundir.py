@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import yaml
 
 from agent_lightning.config import Config
 from agent_lightning.errors import UserError
+from agent_lightning.observe.traces import read_jsonl
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -64,20 +66,6 @@ def write_config(run_dir: Path, cfg: Config, algo: str) -> None:
     (run_dir / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash mid-write
-    return rows
-
-
 def truncate_metrics(path: Path, last_step: int) -> int:
     """Keep only records with step <= last_step (what a resumed run will not redo); return how many remain."""
     rows = [r for r in read_jsonl(path) if r.get("step", 0) <= last_step]
@@ -90,3 +78,18 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
     tmp.replace(path)
+
+
+def publish_adapter(source: Path, target: Path) -> Path:
+    """Copy a stage's adapter folder to `target` (RUN_DIR/adapter of a staged run), replacing what was there: the
+    copy is written beside it and renamed into place, so a reader never sees half an adapter."""
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    old = target.with_name(target.name + ".old")
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 def sft_examples(cfg: Config, env_cls: type) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(train, held out) examples: the configured mixture of demonstrations and local sources."""
-    from agent_lightning.train.grpo import system_prompt
+    from agent_lightning.envs import system_prompt
     from agent_lightning.train.sft_data import environment_demonstrations, load_jsonl, mix, split_held_out
 
     s = cfg.sft

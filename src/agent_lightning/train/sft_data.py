@@ -26,7 +26,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from agent_lightning.env import tasks_in_tiers
+from agent_lightning.envs import tasks_in_tiers
 from agent_lightning.errors import UserError
 
 log = logging.getLogger(__name__)

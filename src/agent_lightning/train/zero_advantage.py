@@ -1,13 +1,13 @@
 """Skip the forward and backward pass of GRPO micro-batches that cannot change the weights.
 
-    trainer_cls = skipping_zero_advantage(GRPOTrainer)   # what build_grpo_trainer does (grpo.skip_zero_advantage)
+    trainer_cls = trl_compat.grpo_trainer_class(skip_zero_advantage=True)   # build_grpo_trainer, grpo.skip_zero_advantage
 
 With no KL term (`grpo.beta: 0`), every TRL loss type multiplies each token's term by its rollout's advantage. A
 rollout whose group scored all alike (all succeeded, or all failed) has advantage 0, so a micro-batch made only of
 such rollouts has loss 0 and gradient 0 whatever the policy does with it, yet TRL still runs a full forward and
 backward pass over it: on a CPU about 8 s per 512-token tool episode of a 135M model, and in a round where most
-groups score alike (the usual case right after SFT) most of GRPO's training time. `compute_loss` returns, for such
-a micro-batch, a zero loss wired to the trainable weights instead: its backward gives them zero gradients, so the
+groups score alike (the usual case right after SFT) most of GRPO's training time. The trainer's `compute_loss` (overridden
+in train/trl_compat.py, with every other override of TRL internals) returns, for such a micro-batch, a zero loss wired to the trainable weights instead: its backward gives them zero gradients, so the
 optimizer steps exactly as it would have (AdamW's moments decay and its momentum still moves the weights) and the
 run's weights come out the same to the last bit (tested), only sooner. What is skipped is logged as
 `skipped_zero_advantage`, the share of micro-batches per logged step (`skipped_zero_advantage_mean` in
@@ -35,28 +35,17 @@ from __future__ import annotations
 from typing import Any
 
 
-def skipping_zero_advantage(base: type) -> type:
-    """`base` (a TRL GRPOTrainer class) with zero-advantage micro-batches skipped; see the module docstring."""
+def can_skip(trainer: Any, model: Any) -> bool:
+    """Whether a zero-advantage micro-batch of `trainer` may skip its pass (see the module docstring)."""
+    return (model.training and trainer.beta == 0.0
+            and not getattr(trainer, "aux_loss_enabled", False)
+            and not getattr(trainer, "_entropy_bonus_enabled", False)
+            and trainer.accelerator.num_processes == 1)
 
-    class SkipZeroAdvantage(base):
-        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                         num_items_in_batch: Any = None) -> Any:
-            if self._can_skip(model):
-                flat = not bool(inputs["advantages"].any())
-                self._metrics["train"]["skipped_zero_advantage"].append(float(flat))
-                if flat:
-                    return zero_loss(model)
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
 
-        def _can_skip(self, model: Any) -> bool:
-            return (model.training and self.beta == 0.0
-                    and not getattr(self, "aux_loss_enabled", False)
-                    and not getattr(self, "_entropy_bonus_enabled", False)
-                    and self.accelerator.num_processes == 1)
-
-    SkipZeroAdvantage.__name__ = SkipZeroAdvantage.__qualname__ = f"SkipZeroAdvantage{base.__name__}"
-    return SkipZeroAdvantage
+def all_zero(advantages: Any) -> bool:
+    """True when every rollout of the micro-batch has advantage exactly 0."""
+    return not bool(advantages.any())
 
 
 def zero_loss(model: Any) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from agent_lightning.train.distributed import sum_counts
+from agent_lightning.distributed import sum_counts
 
 
 def _clean(value: Any) -> Any:

@@ -90,7 +90,7 @@ def sub_parser() -> argparse.ArgumentParser:
     show.add_argument("--step", type=int, help="Step to show (default: the last traced step).")
     show.add_argument("--limit", type=int, default=4, help="Rollouts to show (default 4).")
     show.add_argument("--failed", action="store_true", help="Only rollouts whose outcome is not a success.")
-    from agent_lightning.memory.cli import add_parser as add_memory_parser
+    from agent_lightning.cli.memory import add_parser as add_memory_parser
 
     add_memory_parser(sub, _common)
     cfg = sub.add_parser("config", help="Inspect configuration.").add_subparsers(dest="action", required=True)
@@ -161,7 +161,7 @@ def cmd_list(kind: str, as_json: bool, plugin_dirs: list[str]) -> int:
 def cmd_run_calls(args: argparse.Namespace) -> int:
     from agent_lightning.config import load_config
     from agent_lightning.registry import ENVIRONMENTS, add_plugin_dirs, discover
-    from agent_lightning.run_calls import find_task, run_calls
+    from agent_lightning.cli.run_calls import find_task, run_calls
 
     cfg = load_config(args.config, args.overrides)
     add_plugin_dirs(args.plugin_dir)
@@ -205,8 +205,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_try_reward(args: argparse.Namespace) -> int:
     from agent_lightning.config import RewardSpec, load_config
     from agent_lightning.registry import ENVIRONMENTS, REWARDS, add_plugin_dirs, discover
-    from agent_lightning.reward_try import describe, load_completion, try_reward
-    from agent_lightning.run_calls import find_task
+    from agent_lightning.cli.reward_try import describe, load_completion, try_reward
+    from agent_lightning.cli.run_calls import find_task
 
     cfg = load_config(args.config, args.overrides)
     add_plugin_dirs(args.plugin_dir)
@@ -232,13 +232,13 @@ def run_sub(argv: list[str]) -> int:
     if args.command == "eval":
         return cmd_eval(args)
     if args.command == "memory":
-        from agent_lightning.memory.cli import quiet, run as run_memory
+        from agent_lightning.cli.memory import quiet, run as run_memory
 
         quiet()
 
         return run_memory(args)
     if args.command == "trace":
-        from agent_lightning.traces import load_step, render
+        from agent_lightning.observe.traces import load_step, render
 
         step, records = load_step(args.run_dir, args.step)
         print(render(records, step, args.limit, args.failed))

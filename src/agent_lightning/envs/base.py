@@ -18,9 +18,11 @@ a `ToolError`, or a malformed call from the parser (the `__malformed__` argument
 raised as a `ToolError` with a one-line message for the policy (TRL returns it as `{"error": ...}` and counts
 it in `tools/failure_frequency`) and counted in `outcome.tool_errors`; long results are truncated to
 `max_tool_output_chars`. Any other exception is a bug in the environment and keeps its traceback in the log,
-but still reaches the policy as an error instead of stopping training. `reset` is wrapped too: where code memory
-is configured with `memory.inject`, retrieved code and SOPs are appended to what it returns and recorded in
-`self.retrieved` (memory/context.py).
+but still reaches the policy as an error instead of stopping training. `reset` is wrapped too: an instance
+built with a memory context (`environment_factory(env_cls, memory)` in envs/__init__.py sets `env.memory`)
+appends what that context retrieves for the task (code chunks, SOPs) to what reset returns and records it in
+`self.retrieved` (memory/context.py). The contract holds no process-wide state: what an instance knows, it was
+handed.
 
 Not covered here: sandboxing (see sandbox/), the tool loop itself (TRL runs it).
 """
@@ -33,13 +35,13 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
+from agent_lightning.chat.messages import MALFORMED, content_text
 from agent_lightning.errors import UserError
 from agent_lightning.sandbox.errors import SandboxError
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
-MALFORMED = "__malformed__"
 RESERVED = ("reset", "get_reward")
 
 
@@ -83,7 +85,7 @@ class Outcome:
 
 
 def _with_memory(reset: Any) -> Any:
-    """Wrap a subclass's reset so the outermost call appends retrieved memory (memory/context.py) to its result."""
+    """Wrap a subclass's reset so the outermost call appends what the instance's memory retrieves to its result."""
 
     @functools.wraps(reset)
     def wrapped(self: Environment, *args: Any, **task: Any) -> str | None:
@@ -96,9 +98,9 @@ def _with_memory(reset: Any) -> Any:
                 self._in_reset = False
         if not outer:
             return observation
-        from agent_lightning.memory.context import inject
-
-        return inject(self, task, observation)
+        self.retrieved = None
+        memory = getattr(self, "memory", None)
+        return memory.augment(self, task, observation) if memory is not None else observation
 
     wrapped._adds_memory = True  # type: ignore[attr-defined]
     return wrapped
@@ -128,6 +130,7 @@ class Environment:
         self.outcome = Outcome()
         self.calls: list[dict[str, Any]] = []
         self.retrieved: dict[str, Any] | None = None  # what memory put in this episode's prompt (memory/context.py)
+        self.memory: Any = None  # a memory.context.MemoryContext, set by envs.environment_factory
 
     @classmethod
     def tasks(cls, split: str, size: int, seed: int) -> list[dict[str, Any]]:
@@ -154,7 +157,7 @@ class Environment:
         """Verify once after the rollout: `_finish` on the last assistant text, plus turn and tool counts."""
         messages = completion if isinstance(completion, list) else [{"role": "assistant", "content": completion}]
         assistant = [m for m in messages if isinstance(m, dict) and m.get("role") == "assistant"]
-        outcome = self._finish(_text(assistant[-1]) if assistant else "")
+        outcome = self._finish(content_text(assistant[-1].get("content")) if assistant else "")
         outcome.turns = max(len(assistant), 1)
         outcome.tool_calls = len(self.calls)
         outcome.tool_errors = sum(1 for c in self.calls if not c["ok"])
@@ -177,13 +180,6 @@ def tool_message(env: Environment, name: str, arguments: dict[str, Any]) -> dict
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the policy
             result = {"error": str(exc)}
     return {"role": "tool", "name": name, "content": str(result)}
-
-
-def _text(message: dict[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return content or ""
 
 
 def _as_tool(fn: Any) -> Any:

@@ -34,8 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_lightning.cached_generation import CachedSession, Sampling
-from agent_lightning.env import tool_message
+from agent_lightning.rollout.generation import CachedSession, Sampling
+from agent_lightning.envs import environment_factory, tool_message
 from agent_lightning.errors import UserError
 
 
@@ -53,10 +53,13 @@ class Episode:
 
 def play_episodes(model: Any, tokenizer: Any, env_cls: type, tasks: list[dict[str, Any]], system: str | None, *,
                   max_new_tokens: int, max_turns: int, max_failed_turns: int = 0,
-                  completion_budget: int | None = None, sampling: Sampling | None = None) -> list[Episode]:
+                  completion_budget: int | None = None, sampling: Sampling | None = None,
+                  memory: Any = None) -> list[Episode]:
     """Play `tasks` (environment task rows, `prompt` being the user text) together; see the module docstring.
-    Greedy unless `sampling` is given. Environments are reset here and left for the caller to verify."""
-    episodes = [Episode(env_cls()) for _ in tasks]
+    Greedy unless `sampling` is given. Environments are built with the run's `memory` (envs.environment_factory),
+    reset here and left for the caller to verify."""
+    make_env = environment_factory(env_cls, memory)
+    episodes = [Episode(make_env()) for _ in tasks]
     conversations = []
     for episode, task in zip(episodes, tasks):
         observation = episode.env.reset(**task)

@@ -1,13 +1,13 @@
 """Metrics plots: reward over steps from a run's metrics.jsonl.
 
-    python -c "from agent_lightning.tracing import plot_rewards; plot_rewards('runs/X')"
+    python -c "from agent_lightning.observe.plots import plot_rewards; plot_rewards('runs/X')"
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from agent_lightning.train.rundir import read_jsonl
+from agent_lightning.observe.traces import read_jsonl
 
 
 def plot_rewards(run_dir: str | Path, out_name: str = "reward.png") -> Path | None:

@@ -1,6 +1,6 @@
 """GRPO rollouts for tool environments played by our cached multi-turn loop, as TRL's `rollout_func`.
 
-    trainer = build_grpo_trainer(...)   # grpo.rollouts: cached (the default) wires this in
+    trainer = build_grpo_trainer(...)   # grpo.rollouts: cached (the default) wires this in (train/grpo.py)
 
 TRL's own tool loop (`environment_factory`) regenerates every turn with `generate` on the whole conversation so
 far, through the unmerged LoRA layers. `CachedRollouts` plays the step's episodes with rollouts.play_episodes
@@ -18,8 +18,9 @@ It hands TRL what its own loop would have produced:
     verifies, scores and traces instead of TRL's re-parse of the concatenated tokens and its dataset prompt;
   - `tools/call_frequency`, `tools/failure_frequency`: the metrics TRL's loop logs.
 
-TRL passes a rollout function only the prompts; `RolloutGRPOTrainer` keeps the step's dataset rows (the task
-columns `env.reset` needs) where the function reads them. Each row arrives `num_generations` times, already
+TRL passes a rollout function only the prompts; the trainer class of train/trl_compat.py keeps the step's dataset
+rows (the task columns `env.reset` needs) in `trainer.rollout_inputs` and logs through `trainer.log_rollout_metric`
+(TRL's private `_log_metric`): this module touches no TRL internals itself. Each row arrives `num_generations` times, already
 repeated by TRL's sampler, and gets one rollout.
 
 Not covered: vLLM (with `grpo.use_vllm=true` TRL's own loop runs, vLLM generating), multimodal tool results,
@@ -37,26 +38,26 @@ from agent_lightning.rewarding import ROLLOUT_MESSAGES, ROLLOUT_PROMPTS
 class CachedRollouts:
     """TRL `rollout_func(prompts, trainer)`; see the module docstring."""
 
-    def __init__(self, cfg: Config, env_cls: type, system: str | None):
+    def __init__(self, cfg: Config, env_cls: type, system: str | None, memory: Any = None):
         import torch
 
-        self.cfg, self.env_cls, self.system = cfg, env_cls, system
+        self.cfg, self.env_cls, self.system, self.memory = cfg, env_cls, system, memory
         self.generator = torch.Generator().manual_seed(cfg.run.seed)
 
     def play(self, model: Any, tokenizer: Any, tasks: list[dict[str, Any]]) -> list[Any]:
         """Sampled episodes of `tasks` (task rows, `prompt` being the user text) with the GRPO settings, all in one
         batch, on `model` as it is (the caller merges an adapter)."""
-        from agent_lightning.cached_generation import Sampling
-        from agent_lightning.rollouts import play_episodes
+        from agent_lightning.rollout.generation import Sampling
+        from agent_lightning.rollout.episodes import play_episodes
 
         g = self.cfg.grpo
         return play_episodes(model, tokenizer, self.env_cls, tasks, self.system,
                              max_new_tokens=g.max_turn_tokens or g.max_completion_length,
                              max_turns=self.cfg.env.max_turns, completion_budget=g.max_completion_length,
-                             sampling=Sampling(g.temperature, g.top_p, self.generator))
+                             sampling=Sampling(g.temperature, g.top_p, self.generator), memory=self.memory)
 
     def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, Any]:
-        from agent_lightning.rollouts import generation_weights
+        from agent_lightning.rollout.episodes import generation_weights
 
         rows = trainer.rollout_inputs
         if len(rows) != len(prompts):
@@ -68,8 +69,8 @@ class CachedRollouts:
             episodes = self.play(model, trainer.processing_class, tasks)
         calls = sum(len(e.env.calls) for e in episodes)
         failures = sum(not c["ok"] for e in episodes for c in e.env.calls)
-        trainer._log_metric("tools/call_frequency", calls / len(episodes))
-        trainer._log_metric("tools/failure_frequency", failures / calls if calls else 0.0)
+        trainer.log_rollout_metric("tools/call_frequency", calls / len(episodes))
+        trainer.log_rollout_metric("tools/failure_frequency", failures / calls if calls else 0.0)
         return {"prompt_ids": [e.prompt_ids for e in episodes],
                 "completion_ids": [e.completion_ids for e in episodes],
                 "logprobs": None,
@@ -77,17 +78,3 @@ class CachedRollouts:
                 "environments": [e.env for e in episodes],
                 ROLLOUT_MESSAGES: [e.messages for e in episodes],
                 ROLLOUT_PROMPTS: [e.prompt for e in episodes]}
-
-
-def rollout_trainer_class() -> type:
-    """GRPOTrainer that lets its rollout function read the step's dataset rows (TRL hands it only the prompts)."""
-    from trl import GRPOTrainer
-
-    class RolloutGRPOTrainer(GRPOTrainer):
-        rollout_inputs: list[dict[str, Any]] = []
-
-        def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
-            self.rollout_inputs = inputs
-            return super()._generate_and_score_completions(inputs)
-
-    return RolloutGRPOTrainer

@@ -35,8 +35,8 @@ def load_completion(path: str) -> Any:
 def play(env: Any, completion: Any) -> list[dict[str, Any]]:
     """Run the completion's tool calls in `env`; return it as TRL's message list (tool results filled in)."""
     from agent_lightning.chat.segmenter import parse_response_text
-    from agent_lightning.chat.tool_format import MALFORMED_KEY
-    from agent_lightning.env import tool_message
+    from agent_lightning.chat.messages import MALFORMED
+    from agent_lightning.envs import tool_message
 
     tools = env.tool_names()
     assistant_turns = [completion] if isinstance(completion, str) else [
@@ -46,7 +46,7 @@ def play(env: Any, completion: Any) -> list[dict[str, Any]]:
         if isinstance(turn, str):
             parsed = parse_response_text(turn, tools)
             calls = [{"name": c.name or (tools[0] if tools else "?"),
-                      "arguments": {MALFORMED_KEY: c.error} if c.error else c.arguments} for c in parsed.calls]
+                      "arguments": {MALFORMED: c.error} if c.error else c.arguments} for c in parsed.calls]
             content = parsed.content
         else:
             calls = [c.get("function", c) for c in turn.get("tool_calls") or []]
@@ -63,7 +63,7 @@ def play(env: Any, completion: Any) -> list[dict[str, Any]]:
 def try_reward(name: str, env_cls: type, task: dict[str, Any], completion: Any, spec: Any) -> dict[str, Any]:
     """{"received": {argument: value}, "score": float | None, "errors": int, "outcome": {...}}."""
     from agent_lightning.registry import REWARDS
-    from agent_lightning.rewarding import RewardSuite, _check_kwargs
+    from agent_lightning.rewarding import RewardSuite, check_kwargs
 
     plugin = REWARDS.get(name)
     received: dict[str, Any] = {}
@@ -73,7 +73,7 @@ def try_reward(name: str, env_cls: type, task: dict[str, Any], completion: Any, 
         received.update(kwargs)
         return plugin.obj(*args, **kwargs)
 
-    _check_kwargs(name, plugin.obj, spec.kwargs)
+    check_kwargs(name, plugin.obj, spec.kwargs)
     suite = RewardSuite(env_cls)
     suite.add(name, spy, 1.0, "zero", spec.kwargs, spec.timeout_s)
     env = env_cls()

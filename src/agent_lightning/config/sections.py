@@ -1,31 +1,36 @@
-"""Typed run configuration: dataclasses with help text, loaded from YAML, overridden by `--set`.
+"""The run configuration's sections: dataclasses whose fields carry help text and which validate themselves.
 
-    cfg = load_config("configs/default.yaml", overrides=["grpo.learning_rate=1e-5"])
+    cfg = load_config("tiny")            # config/loading.py builds these from YAML and `--set` overrides
+    cfg.grpo.validate()                  # every section's `validate()` runs when it is built
 
-Every field carries `metadata={"help": ...}`; `describe()` prints them. Validation is strict:
-an unknown key, a value of the wrong type or a missing file raises `UserError` with one line
-naming the key and what is valid (with a close-match suggestion for typos).
+A section's `validate()` checks what its values mean (ranges, choices, sizes that must divide), raising a one-line
+`UserError` naming the key, so `config show` and training refuse the same configs with the same message.
 
-Not covered here: what the values *mean* for the trainer (see train/grpo.py) and whether a
-named reward or environment exists (checked by the registry when the run starts).
+Not covered here: whether a named reward or environment exists (the registry checks it when the run starts), and
+what the machine offers (vLLM installed, a CUDA GPU: checked when the trainer is built, train/grpo.py).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
+from agent_lightning.errors import UserError
 
-from agent_lightning.errors import UserError, close_matches
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
+def _at_least(section: Any, name: str, low: int, *keys: str) -> None:
+    for key in keys:
+        value = getattr(section, key)
+        if value < low:
+            raise UserError(f"{name}.{key}: expected a number >= {low}, got {value}.")
+
+
+def _one_of(section: Any, name: str, key: str, choices: tuple[str, ...]) -> None:
+    value = getattr(section, key)
+    if value not in choices:
+        raise UserError(f"{name}.{key}: '{value}' is not one of {', '.join(choices)}.")
 
 
 def _f(default: Any, help: str) -> Any:
@@ -70,6 +75,10 @@ class PolicySection:
         None, "Where converted models are cached (default: $AGENT_LIGHTNING_CACHE or ~/.cache/agent_lightning)."
     )
 
+    def validate(self) -> None:
+        _one_of(self, "policy", "quantization", ("none", "nf4"))
+        _one_of(self, "policy", "dtype", ("float32", "bfloat16", "float16"))
+        _one_of(self, "policy", "tool_prompt", ("full", "compact"))
 
 @dataclass
 class EnvSection:
@@ -82,6 +91,8 @@ class EnvSection:
     train_tiers: list[int] = _f([], "Training tasks (SFT demonstrations, GRPO prompts) only from these task tiers "
                                     "(the rows' `tier`); empty: every tier. Test tasks always keep every tier.")
 
+    def validate(self) -> None:
+        _at_least(self, "env", 1, "train_size", "test_size", "max_turns")
 
 @dataclass
 class RewardSpec:
@@ -149,6 +160,36 @@ class GRPOSection:
                                  "which a constant / always-None reward, zero-signal or shaping-only batches are "
                                  "flagged.")
 
+    def validate(self) -> None:
+        """Sizes that must agree, and the choices TRL and our rollout loop know (see the class's fields)."""
+        _at_least(self, "grpo", 1, "max_steps", "per_device_batch_size", "gradient_accumulation_steps",
+                  "num_generations", "num_iterations", "signal_window", "save_steps", "logging_steps")
+        if self.steps_per_generation is not None and self.steps_per_generation < 1:
+            raise UserError(f"grpo.steps_per_generation: expected >= 1 (or leave it unset), got "
+                            f"{self.steps_per_generation}.")
+        rounds_of = "grpo.steps_per_generation" if self.steps_per_generation else "grpo.gradient_accumulation_steps"
+        if self.rollouts_per_round() % self.num_generations:
+            raise UserError(f"grpo.per_device_batch_size x {rounds_of} ({self.rollouts_per_round()}) must be a "
+                            f"multiple of grpo.num_generations ({self.num_generations}): each sampling round samples "
+                            "whole groups.")
+        _one_of(self, "grpo", "rollouts", ("cached", "trl"))
+        _one_of(self, "grpo", "vllm_mode", ("colocate", "server"))
+        _one_of(self, "grpo", "scale_rewards", ("group", "batch", "none"))
+        if not 0 < self.vllm_gpu_memory_utilization < 1:
+            raise UserError(f"grpo.vllm_gpu_memory_utilization: expected a share between 0 and 1, got "
+                            f"{self.vllm_gpu_memory_utilization}.")
+        _at_least(self, "grpo", 1, "vllm_tensor_parallel_size")
+        url = self.vllm_server_base_url
+        if url is not None and self.vllm_mode != "server":
+            raise UserError("grpo.vllm_server_base_url is only used with grpo.vllm_mode=server; set that, or drop "
+                            "the URL.")
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise UserError(f"grpo.vllm_server_base_url: '{url}' is not an http(s):// URL.")
+
+    def rollouts_per_round(self) -> int:
+        """Rollouts one sampling round plays on each device: `steps_per_generation` micro-batches (default: one
+        optimizer step's, `gradient_accumulation_steps`)."""
+        return self.per_device_batch_size * (self.steps_per_generation or self.gradient_accumulation_steps)
 
 @dataclass
 class SFTSource:
@@ -173,6 +214,12 @@ class SFTSection:
     save_steps: int = _f(20, "Checkpoint every N steps.")
     logging_steps: int = _f(1, "Log metrics every N steps.")
 
+    def validate(self) -> None:
+        _at_least(self, "sft", 1, "max_steps", "per_device_batch_size", "gradient_accumulation_steps", "max_length",
+                  "save_steps", "logging_steps")
+        _at_least(self, "sft", 0, "demonstrations", "examples")
+        if not 0 <= self.held_out_fraction < 1:
+            raise UserError(f"sft.held_out_fraction: expected a fraction in [0, 1), got {self.held_out_fraction}.")
 
 @dataclass
 class RFTSection:
@@ -190,6 +237,10 @@ class RFTSection:
                            "batch size).")
     learning_rate: float | None = _f(None, "SFT learning rate on the successes (default: sft.learning_rate).")
 
+    def validate(self) -> None:
+        _at_least(self, "rft", 1, "tasks", "samples_per_task", "batch_size", "max_turn_tokens",
+                  "max_completion_length")
+        _at_least(self, "rft", 0, "demonstrations", "max_steps")
 
 @dataclass
 class EvalSection:
@@ -203,6 +254,9 @@ class EvalSection:
     baseline: bool = _f(True, "sft+grpo: also evaluate the starting policy first, for the base / SFT / SFT+GRPO table "
                               "and bar chart (RUN_DIR/success.png).")
 
+    def validate(self) -> None:
+        _at_least(self, "eval", 0, "limit", "max_new_tokens", "max_failed_turns")
+        _at_least(self, "eval", 1, "batch_size")
 
 @dataclass
 class MemorySection:
@@ -250,164 +304,3 @@ class Config:
         return dataclasses.asdict(self)
 
 
-# ----------------------------------------------------------------------------------------------- typing
-
-
-def _type_name(tp: Any) -> str:
-    if isinstance(tp, type):
-        return tp.__name__
-    return str(tp).replace("typing.", "")
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Return `value` converted to the annotated type `tp`, or raise UserError naming `key`."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(value, option, key)
-            except UserError:
-                continue
-        raise UserError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__}).")
-    if dataclasses.is_dataclass(tp):
-        if isinstance(tp, type) and isinstance(value, tp):
-            return value
-        if not isinstance(value, dict):
-            raise UserError(f"{key}: expected a mapping of {tp.__name__} fields, got {value!r}.")
-        return _build(tp, value, key)
-    if origin is list:
-        (item_tp,) = typing.get_args(tp) or (Any,)
-        if isinstance(value, str) and item_tp is str:
-            value = [v.strip() for v in value.split(",") if v.strip()] if "," in value else [value]
-        if not isinstance(value, (list, tuple)):
-            raise UserError(f"{key}: expected a list, got {value!r}.")
-        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise UserError(f"{key}: expected a mapping, got {value!r}.")
-        return dict(value)
-    if tp is Any:
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
-            return value.lower() in ("true", "yes", "1")
-        raise UserError(f"{key}: expected true or false, got {value!r}.")
-    if tp in (int, float):
-        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if is_number and (tp is float or isinstance(value, int)):
-            return tp(value)
-        if isinstance(value, str):
-            try:
-                return tp(value)
-            except ValueError:
-                pass
-        raise UserError(f"{key}: expected {'an integer' if tp is int else 'a number'}, got {value!r}.")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise UserError(f"{key}: expected a string, got {value!r}.")
-    raise TypeError(f"unsupported config type {tp!r} at {key}")
-
-
-def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    if cls is RewardSpec:  # {name, weight, ..., key: value}: unknown keys are the reward's own arguments
-        extra = {k: v for k, v in data.items() if k not in names}
-        data = {k: v for k, v in data.items() if k in names}
-        if extra:
-            data["kwargs"] = {**(data.get("kwargs") or {}), **extra}
-    kwargs = {}
-    for key, value in data.items():
-        full = f"{prefix}.{key}" if prefix else str(key)
-        if key not in names:
-            raise UserError(
-                f"unknown config key '{full}'.{close_matches(str(key), names)} "
-                f"Valid keys{' under ' + prefix if prefix else ''}: {', '.join(names)}."
-            )
-        kwargs[key] = _coerce(value, hints[key], full)
-    return cls(**kwargs)
-
-
-def _parse_override(item: str) -> tuple[list[str], Any]:
-    if "=" not in item:
-        raise UserError(f"--set {item!r}: expected section.key=value, e.g. --set grpo.learning_rate=1e-5.")
-    key, raw = item.split("=", 1)
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return key.strip().split("."), value
-
-
-def _set_path(data: dict[str, Any], path: list[str], value: Any, item: str) -> None:
-    node: Any = data
-    for i, part in enumerate(path[:-1]):
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise UserError(f"--set {item!r}: '{part}' is not an index of {'.'.join(path[:i])} (0..{len(node)-1}).")
-            node = node[int(part)]
-        else:
-            node = node.setdefault(part, {})
-            if not isinstance(node, (dict, list)):
-                raise UserError(f"--set {item!r}: '{'.'.join(path[: i + 1])}' is a value, not a section.")
-    last = path[-1]
-    if isinstance(node, list):
-        if not last.isdigit() or int(last) >= len(node):
-            raise UserError(f"--set {item!r}: '{last}' is not an index (0..{len(node)-1}).")
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
-def _set_reward_by_name(data: dict[str, Any], path: list[str], value: Any, item: str) -> bool:
-    """`--set rewards.NAME.weight=2` addresses a reward by name, not index."""
-    if path[0] != "rewards" or len(path) != 3 or path[1].isdigit():
-        return False
-    for spec in data.get("rewards", []):
-        if isinstance(spec, dict) and spec.get("name") == path[1]:
-            spec[path[2]] = value
-            return True
-    names = [s.get("name") for s in data.get("rewards", []) if isinstance(s, dict)]
-    raise UserError(f"--set {item!r}: no reward named '{path[1]}' in this config.{close_matches(path[1], names)}")
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Load YAML (default: configs/default.yaml), apply `key=value` overrides, validate and return a Config."""
-    path = Path(path) if path else DEFAULT_CONFIG
-    if not path.is_file():
-        raise UserError(f"config file not found: {path}. Pass an existing YAML file (see configs/).")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise UserError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}).") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of sections at the top level.")
-    for item in overrides or []:
-        keys, value = _parse_override(item)
-        if not _set_reward_by_name(data, keys, value, item):
-            _set_path(data, keys, value, item)
-    return _build(Config, data, "")
-
-
-def iter_help(cls: type = Config, prefix: str = "") -> typing.Iterator[tuple[str, str, str]]:
-    """Yield (key, type, help) for every field, depth first: what `--help-config` prints."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}{f.name}"
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            yield from iter_help(tp, key + ".")
-        else:
-            yield key, _type_name(tp), f.metadata.get("help", "")

@@ -22,6 +22,22 @@ from typing import Any
 from agent_lightning.errors import UserError
 
 
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a JSONL file (metrics.jsonl, a trace); [] when it is missing; a line cut by a crash
+    mid-write is skipped."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash mid-write
+    return rows
+
+
 def trace_path(trace_dir: Path, step: int, rank: int = 0) -> Path:
     return trace_dir / (f"step-{step:05d}.jsonl" if rank == 0 else f"step-{step:05d}.rank{rank}.jsonl")
 
@@ -40,7 +56,7 @@ def trace_files(trace_dir: Path) -> dict[int, list[Path]]:
 
 
 def write_batch(trace_dir: Path, step: int, records: list[dict[str, Any]]) -> None:
-    from agent_lightning.train.distributed import rank
+    from agent_lightning.distributed import rank
 
     trace_dir.mkdir(parents=True, exist_ok=True)
     with open(trace_path(trace_dir, step, rank()), "a") as fh:

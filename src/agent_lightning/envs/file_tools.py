@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from agent_lightning.env import Environment
+from agent_lightning.envs import Environment
 from agent_lightning.sandbox import Quota, Workspace, sandbox_owner
 
 

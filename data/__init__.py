@@ -1,0 +1,1 @@
+"""Small data shipped with the package (`agent_lightning.data`): seed SOPs for memory (sops/)."""

@@ -1,0 +1,58 @@
+"""The environment contract and how a run resolves its environment.
+
+    from agent_lightning.envs import Environment, Outcome, ToolError        # write an environment
+    env_cls = environment_class(cfg)                                         # the run's class (registry)
+    make_env = environment_factory(env_cls, memory)                          # TRL's zero-argument factory
+
+base.py holds the contract (TRL's `environment_factory` plus a verified `outcome`), file_tools.py the reusable
+sandboxed-workspace environment with the six file tools. Built-in environments live in the repository's
+`environments/` folder, installed as `agent_lightning.environments`.
+
+Not covered here: the tool loop (rollout/), rewards (rewarding.py), sandboxing (sandbox/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from agent_lightning.envs.base import (
+    RESERVED,
+    SPLITS,
+    Environment,
+    Outcome,
+    ToolError,
+    check_split,
+    tasks_in_tiers,
+    tool_message,
+)
+
+__all__ = ["RESERVED", "SPLITS", "Environment", "Outcome", "ToolError", "check_split", "environment_class",
+           "environment_factory", "system_prompt", "tasks_in_tiers", "tool_message"]
+
+
+def environment_class(cfg: Any) -> type[Environment]:
+    """The class registered under `cfg.env.name` (a one-line error with did-you-mean when unknown)."""
+    from agent_lightning.registry import ENVIRONMENTS
+
+    return ENVIRONMENTS.get(cfg.env.name).obj
+
+
+def system_prompt(cfg: Any, env_cls: type) -> str | None:
+    """The run's system prompt: `env.system_prompt` when set, else the environment's own."""
+    return cfg.env.system_prompt if cfg.env.system_prompt is not None else env_cls.system_prompt
+
+
+def environment_factory(env_cls: type[Environment], memory: Any = None) -> Callable[[], Environment]:
+    """A zero-argument constructor (TRL's `environment_factory` contract) whose instances carry `memory` (a
+    memory.context.MemoryContext, or None): the run's memory reaches each environment explicitly."""
+    if memory is None:
+        return env_cls
+
+    def make() -> Environment:
+        env = env_cls()
+        env.memory = memory
+        return env
+
+    make.__name__ = make.__qualname__ = f"{env_cls.__name__}_with_memory"
+    return make
