@@ -5,7 +5,7 @@ whole conversation every turn, at the same success rate.
                                               [--limit 50] [--batch-size 50]
 
 Both variants play the same test tasks greedily with the same policy, tools, sandbox and verifier:
-  - cached:    agent_lightning.rollouts.play_episodes (what `eval` runs): each turn feeds only the new tool
+  - cached:    agent_lightning.rollout.episodes.play_episodes (what `eval` runs): each turn feeds only the new tool
                results; the context is the policy's own tokens;
   - re-prefill: each turn renders the whole conversation again through the chat template and generates from
                scratch (how evaluation worked before), the context being the re-rendered parsed replies.

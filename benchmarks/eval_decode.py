@@ -4,7 +4,7 @@ episodes faster than `model.generate` on the kept cache, with identical replies.
     .venv/bin/python benchmarks/eval_decode.py --adapter RUN_DIR/sft/adapter [--config configs/default.yaml]
                                                [--limit 100] [--batch-size 100]
 
-Both variants run agent_lightning.rollouts.play_episodes on the same test tasks with the same policy, tools and
+Both variants run agent_lightning.rollout.episodes.play_episodes on the same test tasks with the same policy, tools and
 sandbox; only the generation session differs:
   - generate: the kept-cache session as it was before (transformers' `generate` on a DynamicCache, whose every
     token re-concatenates the whole cache, and whose finished rows keep computing until the longest reply ends);

@@ -1,6 +1,8 @@
 """Does training teach the agent? Held-out success of the base policy, after SFT and after SFT+GRPO, side by side.
 
     .venv/bin/python benchmarks/learning.py [--config configs/default.yaml] [--set key=value ...] [--keep DIR]
+    .venv/bin/python benchmarks/learning.py --from-run RUN_DIR      # tables from a finished run, no training
+    ... [--no-write] [--readme README.md] [--results docs/results.md]
 
 Runs the real pipeline (`main_agent_lightning.py --algo sft+grpo`) into a fresh run directory. The run evaluates
 the starting policy on the test split first, then SFT on verified demonstrations, evaluates, GRPO from the SFT
@@ -8,8 +10,15 @@ adapter, evaluates: all three on the same `eval.limit` test tasks with greedy ro
 script prints the table (success rate, tool-error rate, wall time of each stage), the ratios that matter (SFT over
 base in points, GRPO over SFT in points), the total wall time, the chart's path and the command that reproduces it.
 
-Targets (issue: SFT warm start, on 2 CPU cores): total <= 40 min, base ~0%, after SFT >= 40%, GRPO >= SFT + 10
-points. Not covered: variance across seeds (one seed per run; pass --set run.seed=N to repeat).
+It then writes the same table as Markdown, with per-tier success, mean turns and each stage's training and eval
+time, between the lines `<!-- learning-table:start -->` and `<!-- learning-table:end -->` of README.md and
+docs/results.md (what is between them is replaced; a file without the markers is left alone, with a warning),
+followed by a one-line note: the date, the total wall time, the number of test tasks and the reproduce command.
+`--no-write` skips that. `--from-run RUN_DIR` writes the tables from RUN_DIR/summary.json (and RUN_DIR/learning.json,
+which this script leaves in a run it trained, for the wall time and the command) without training.
+
+Targets (on 2 CPU cores): total <= 40 min, base ~0%, after SFT >= 40%, GRPO >= SFT + 10 points.
+Not covered: variance across seeds (one seed per run; pass --set run.seed=N to repeat).
 """
 
 from __future__ import annotations
@@ -22,9 +31,103 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+START, END = "<!-- learning-table:start -->", "<!-- learning-table:end -->"
+RECORD = "learning.json"  # what this script knows and summary.json does not: total wall time, command, date
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    """The comparison rows of an sft+grpo summary.json (observe/compare.py `stage_rows`) as a Markdown table, with
+    per-tier success, mean turns and eval time from the reports the rows were made from, where the summary has them."""
+    from agent_lightning.observe.compare import STAGE_LABELS
+
+    stage_of = {label: name for name, label in STAGE_LABELS.items()}
+    stages = summary.get("stages") or {}
+    lines = ["| stage | held-out success | by tier | tool-error rate | mean turns | training | eval |",
+             "|---|---|---|---|---|---|---|"]
+    for row in summary["comparison"]:
+        stage = stage_of.get(row["policy"])
+        if row["policy"] == "base":
+            report, label, train = summary.get("base_eval") or {}, "base", None
+        else:
+            part = stages.get(stage or "", {})
+            report, label, train = part.get("eval") or {}, row["policy"], row.get("seconds")
+            if part.get("steps"):
+                label += f" ({part['steps']} steps)"
+        tiers = ", ".join(f"tier {k}: {_pct(v['success_rate'])}" for k, v in (report.get("by_tier") or {}).items())
+        turns = f"{report['mean_turns']:.2f}" if report.get("mean_turns") is not None else ""
+        evaluated = report.get("seconds", row.get("seconds") if row["policy"] == "base" else None)
+        lines.append(f"| {label} | {_pct(row['success_rate'])} | {tiers} | {_pct(row['tool_error_rate'])} | {turns} "
+                     f"| {_secs(train)} | {_secs(evaluated)} |")
+    return "\n".join(lines)
+
+
+def _pct(rate: float) -> str:
+    return f"{100 * rate:.1f}%".replace(".0%", "%") if rate in (0, 1) else f"{100 * rate:.1f}%"
+
+
+def _secs(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds:.0f} s"
+
+
+def stage_seconds(summary: dict[str, Any]) -> float:
+    """Sum of the base evaluation and each stage's training and evaluation: the total when no record says more."""
+    total = (summary.get("base_eval") or {}).get("seconds") or 0.0
+    for part in (summary.get("stages") or {}).values():
+        total += (part.get("wall_seconds") or 0.0) + ((part.get("eval") or {}).get("seconds") or 0.0)
+    return total
+
+
+def block(summary: dict[str, Any], total_seconds: float, date: str, command: str, summed: bool = False) -> str:
+    tasks = summary["comparison"][0]["tasks"] if summary["comparison"] else 0
+    wall = f"{total_seconds / 60:.1f} min" + (" (sum of the stages)" if summed else "") + " in all"
+    note = f"Measured {date}: {wall}, {tasks} held-out test tasks. Reproduce: `{command}`."
+    return f"{START}\n{markdown_table(summary)}\n\n{note}\n{END}"
+
+
+def replace_block(path: Path, new_block: str) -> bool:
+    """Replace the marked block of `path` (markers included) with `new_block`; False when the file has none."""
+    text = path.read_text()
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        print(f"warning: {path} has no {START} ... {END} block; left unchanged", file=sys.stderr)
+        return False
+    path.write_text(text[:start] + new_block + text[end + len(END):])
+    return True
+
+
+def reproduce_command(run_dir: Path) -> str:
+    """The command that re-measures a run this script did not record: the shipped recipe of the run's name."""
+    import yaml
+
+    name = "default"
+    config = run_dir / "config.yaml"
+    if config.is_file():
+        name = (yaml.safe_load(config.read_text()).get("run") or {}).get("name", name)
+    recipe = f"configs/{name}.yaml"
+    return ".venv/bin/python benchmarks/learning.py" + ("" if name == "default" or not (ROOT / recipe).is_file()
+                                                        else f" --config {recipe}")
+
+
+def write_tables(run_dir: Path, args: argparse.Namespace) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    if not summary.get("comparison"):
+        print(f"{run_dir}/summary.json has no comparison rows (not an sft+grpo run with eval.at_end?): nothing "
+              "written", file=sys.stderr)
+        return
+    record_path = run_dir / RECORD
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    total = record.get("wall_seconds")
+    date = record.get("date") or time.strftime("%Y-%m-%d", time.localtime((run_dir / "summary.json").stat().st_mtime))
+    command = record.get("command") or reproduce_command(run_dir)
+    text = block(summary, total if total is not None else stage_seconds(summary), date, command, summed=total is None)
+    for path in (Path(args.readme), Path(args.results)):
+        if replace_block(path, text):
+            print(f"table written to {path}")
 
 
 def main() -> int:
@@ -32,9 +135,24 @@ def main() -> int:
     parser.add_argument("--config", default="configs/default.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--keep", help="Write the run here (default: a temporary folder, removed afterwards).")
+    parser.add_argument("--from-run", metavar="RUN_DIR",
+                        help="Write the tables from RUN_DIR/summary.json of a finished sft+grpo run, without training.")
+    parser.add_argument("--no-write", action="store_true", help="Print only; leave README.md and docs/results.md alone.")
+    parser.add_argument("--readme", default=str(ROOT / "README.md"), help="File whose table block is replaced.")
+    parser.add_argument("--results", default=str(ROOT / "docs" / "results.md"), help="Second file whose block is replaced.")
     args = parser.parse_args()
 
     from agent_lightning.observe.compare import format_table
+
+    if args.from_run:
+        run_dir = Path(args.from_run)
+        if not (run_dir / "summary.json").is_file():
+            print(f"--from-run {run_dir}: no summary.json there", file=sys.stderr)
+            return 2
+        print(format_table(json.loads((run_dir / "summary.json").read_text()).get("comparison") or []))
+        if not args.no_write:
+            write_tables(run_dir, args)
+        return 0
 
     with tempfile.TemporaryDirectory(prefix="learning-") as tmp:
         run_dir = Path(args.keep) if args.keep else Path(tmp) / "run"
@@ -55,8 +173,14 @@ def main() -> int:
             print(f"SFT - base: {100 * (sft - base):+.1f} points   GRPO - SFT: {100 * (grpo - sft):+.1f} points")
         print(f"total wall time: {total / 60:.1f} min (targets: <= 40 min, SFT >= 40%, GRPO >= SFT + 10 points)")
         print(f"chart: {summary.get('plot')}" + ("" if args.keep else " (temporary; pass --keep DIR to keep it)"))
-        print("reproduce: .venv/bin/python benchmarks/learning.py " +
-              " ".join(shlex.quote(a) for a in sys.argv[1:]))
+        measured = ["--config", args.config] if args.config != "configs/default.yaml" else []
+        command = ".venv/bin/python benchmarks/learning.py " + " ".join(
+            shlex.quote(a) for a in measured + [x for kv in args.overrides for x in ("--set", kv)])
+        print(f"reproduce: {command.strip()}")
+        (run_dir / RECORD).write_text(json.dumps({"wall_seconds": round(total, 1), "date": time.strftime("%Y-%m-%d"),
+                                                  "command": command.strip()}, indent=2) + "\n")
+        if not args.no_write:
+            write_tables(run_dir, args)
     return 0
 
 

@@ -5,7 +5,7 @@ is why the embedded default plays one round of 4 tasks x 8 rollouts (`grpo.steps
                                                 [--tasks 4] [--group 8] [--small 8]
 
 The same rollouts (`--tasks` test tasks, each `--group` times, as GRPO samples them) are played by GRPO's own
-rollout function (train/cached_rollouts.py: adapter merged, `grpo.temperature` / `grpo.top_p`,
+rollout function (rollout/trl_rollout.py: adapter merged, `grpo.temperature` / `grpo.top_p`,
 `grpo.max_turn_tokens`, `grpo.max_completion_length`, `env.max_turns`) twice: in batches of `--small` rows, and
 all in one batch. Prints the wall time of each, seconds per rollout and per generated token, and the ratio.
 Decoding a small model on a CPU reads every weight once per generated token whatever the batch, so rows are

@@ -100,7 +100,7 @@ def _sum_file(d: Any) -> tuple[str, dict[str, str], dict[str, str], str | None, 
                           {"name": "calculator", "arguments": {"expression": " + ".join(map(str, nums))}},
                           {"name": "write_file", "arguments": {"path": dst, "content": total}}],
                 "final": f"Wrote the total {total} to {dst}."}
-    return prompt, files, fs._changed(files, add={dst: total}), None, solution
+    return prompt, files, fs.changed(files, add={dst: total}), None, solution
 
 
 def _order_total(d: Any) -> tuple[str, dict[str, str], dict[str, str], str | None, dict]:
@@ -116,7 +116,7 @@ def _order_total(d: Any) -> tuple[str, dict[str, str], dict[str, str], str | Non
     solution = {"calls": [{"name": "read_file", "arguments": {"path": src}},
                           {"name": "calculator", "arguments": {"expression": expression}}],
                 "final": f"The total cost is:\n{total}"}
-    return prompt, files, fs._changed(files), total, solution
+    return prompt, files, fs.changed(files), total, solution
 
 
 def _evaluate(d: Any) -> tuple[str, dict[str, str], dict[str, str], str | None, dict]:
@@ -130,7 +130,7 @@ def _evaluate(d: Any) -> tuple[str, dict[str, str], dict[str, str], str | None, 
     solution = {"calls": [{"name": "calculator", "arguments": {"expression": expression}},
                           {"name": "write_file", "arguments": {"path": dst, "content": value}}],
                 "final": f"{expression} = {value}, written to {dst}."}
-    return prompt, files, fs._changed(files, add={dst: value}), None, solution
+    return prompt, files, fs.changed(files, add={dst: value}), None, solution
 
 
 CALC_TEMPLATES = {"sum_file": _sum_file, "order_total": _order_total, "evaluate": _evaluate}
@@ -159,7 +159,7 @@ class ToolsEnvironment(fs.FilesystemEnvironment):
                 row = dict(file_tasks[i // 2])
             else:
                 name = names[(i // 2 + seed) % len(names)]
-                draw = fs._Draw(random.Random(f"tools:{split}:{seed}:{i}"), fs.POOLS[split])
+                draw = fs.Draw(random.Random(f"tools:{split}:{seed}:{i}"), fs.POOLS[split])
                 prompt, files, tree, answer, solution = CALC_TEMPLATES[name](draw)
                 expected = {"tree": dict(sorted(tree.items())), **({"answer": answer} if answer is not None else {})}
                 row = {"prompt": prompt, "files": json.dumps(dict(sorted(files.items()))), "tier": 2,

@@ -79,3 +79,29 @@ def test_cli_user_errors_exit_2_with_one_line(args, needle, tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("error: ") and needle in lines[-1], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_shipped_recipe_loads_by_name():
+    assert load_config("tiny") == load_config(REPO / "configs" / "tiny.yaml")
+    assert load_config("tiny.yaml").policy.source == "tiny-mistral"
+    with pytest.raises(UserError, match="Did you mean 'tiny'"):
+        load_config("tine")
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("grpo.num_generations=3", "must be a multiple of grpo.num_generations (3)"),
+    ("grpo.vllm_mode=remote", "grpo.vllm_mode: 'remote' is not one of colocate, server"),
+    ("grpo.save_steps=0", "grpo.save_steps: expected a number >= 1, got 0."),
+    ("rft.tasks=0", "rft.tasks: expected a number >= 1, got 0."),
+    ("sft.held_out_fraction=1.5", "sft.held_out_fraction: expected a fraction in [0, 1), got 1.5."),
+    ("policy.quantization=int3", "policy.quantization: 'int3' is not one of none, nf4."),
+])
+def test_config_show_and_training_refuse_the_same_configs_with_the_same_line(override, needle, tmp_path):
+    shown = run_cli("config", "show", "--config", "tiny", "--set", override)
+    trained = run_cli("--algo", "grpo", "--config", "tiny", "--set", override, "--output-dir", str(tmp_path / "r"))
+    for result in (shown, trained):
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+    last = [[line for line in r.stderr.splitlines() if line.strip()][-1] for r in (shown, trained)]
+    assert last[0] == last[1] and needle in last[0], last
+    assert not (tmp_path / "r").exists()  # refused before a run directory was made

@@ -25,7 +25,8 @@ def test_cli_reports_json_with_tiers_for_a_tool_environment():
 def test_a_scripted_policy_that_calls_the_reference_solution_scores_full_marks(tiny_policy, monkeypatch):
     """Replace generation by the reference trajectory (rendered in Mistral's format): the loop must execute the
     calls in the sandbox, feed results back, stop on the final answer, and verify the episode as a success."""
-    from agent_lightning import evaluate as ev, rollouts
+    from agent_lightning import evaluate as ev
+    from agent_lightning.rollout import episodes as rollouts
     from agent_lightning.registry import ENVIRONMENTS, discover
 
     discover()

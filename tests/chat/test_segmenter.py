@@ -6,7 +6,6 @@ import ast
 import json
 import random
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -113,11 +112,9 @@ def test_random_garbage_and_truncations_never_raise():
         for _ in range(4 if len(text) > 5000 else 30):
             i, j = sorted(rng.randint(0, len(text)) for _ in range(2))
             cases += [text[:j], text[i:], text[i:j]]
-    start = time.perf_counter()
     for text in cases:
         check_invariants(segmenter._segment(text))
         parse_response_text(text, TOOLS)
-    assert time.perf_counter() - start < 5.0
 
 
 PATHOLOGICAL = {  # inputs that make naive regexes or repeated repairs quadratic
@@ -134,19 +131,9 @@ PATHOLOGICAL = {  # inputs that make naive regexes or repeated repairs quadratic
 
 
 @pytest.mark.parametrize("name", PATHOLOGICAL)
-def test_pathological_inputs_stay_fast(name):
-    start = time.perf_counter()
+def test_pathological_inputs_segment_correctly(name):
+    """How long they take (no quadratic blow-up) is measured by benchmarks/segmenter.py."""
     check_invariants(segmenter._segment(PATHOLOGICAL[name]))
-    assert time.perf_counter() - start < 1.0  # each takes under 0.1 s
-
-
-def test_typical_output_parses_in_well_under_a_millisecond():
-    text = 'I will create the file now.\n<tool_call>\n{"name": "write_file", "arguments": {"path": "hello.py", "content": "print(\\"hi\\")"}}\n</tool_call>'
-    parse_response_text(text, TOOLS)
-    start = time.perf_counter()
-    for _ in range(200):
-        parse_response_text(text, TOOLS)
-    assert (time.perf_counter() - start) / 200 < 1e-3  # ~15 us on a laptop core; generous for shared CI
 
 
 def test_module_imports_only_the_standard_library():

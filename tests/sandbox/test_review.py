@@ -298,7 +298,7 @@ def test_the_jail_holds_no_host_descriptor_and_cannot_reach_inits_stdout():
     assert result.stdout.splitlines() == ["['0', '1', '2', '3']", "PermissionError"], result.report()
 
 
-# ------------------------------------------------------------------------ env.py: the tool wrapper
+# ------------------------------------------------------------------------ envs/base.py: the tool wrapper
 class _Env(FileToolsEnvironment):
     pass
 

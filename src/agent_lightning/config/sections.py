@@ -138,7 +138,7 @@ class GRPOSection:
     lr_scheduler_type: str = _f("constant", "HF scheduler name: constant, linear, cosine, ...")
     gradient_checkpointing: bool = _f(False, "Trade compute for memory (worth it on GPU for 7B; slower on CPU).")
     rollouts: str = _f("cached", "Tool environments: 'cached' plays episodes with our own cached multi-turn loop "
-                                 "(rollouts.py: each turn reads only the new tool results); 'trl' uses TRL's tool "
+                                 "(rollout/episodes.py: each turn reads only the new tool results); 'trl' uses TRL's tool "
                                  "loop (re-reads the whole conversation every turn; used whenever use_vllm is on, "
                                  "vLLM generating).")
     use_vllm: bool = _f(False, "Generate with vLLM (GPU only; `pip install vllm`): the fast generation path on GPUs.")

@@ -2,7 +2,7 @@
 
 The metrics line keeps TRL's names and adds what a user of an RL run asks first:
 `step`, `reward`, `reward_std`, `rewards/<name>/mean|std`, `frac_reward_zero_std` (groups with no learning
-signal), `signal/flags` (train/diagnostics.py), `step_seconds`, `tokens_per_second`, `reward_errors/<name>`
+signal), `signal/flags` (observe/diagnostics.py), `step_seconds`, `tokens_per_second`, `reward_errors/<name>`
 (isolated failures so far, summed over all processes).
 Only the main process writes; TRL and the Trainer already gather rewards, loss and token counts across processes,
 and the reward error counters are summed here (every process takes part in that exchange, so `on_log` runs the

@@ -9,7 +9,7 @@ one file). Under a multi-process launch each process traces its own share of the
 "outcome": {...} or null, "rewards": {name: score or null}, "reward": weighted sum}. The environment's own
 call log (`calls`: arguments, results, errors) is included for tool environments.
 
-Not covered here: metrics (train/callbacks.py), plots (tracing.py).
+Not covered here: metrics (observe/callbacks.py), plots (observe/plots.py).
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ Building a workspace writes the template's files (about 1 ms for 20 small files;
 copy-on-write clone would save little at this size and would let code in the sandbox modify the template).
 `owner` (uid, gid) chowns everything the workspace creates, so code running as an unprivileged user can
 write it. Not covered here: running code (see process.py).
+
+Longer than most modules (~420 lines) on purpose: every operation is fd-relative and each re-checks the same
+invariants (no links, quotas) in its own way; split across files they would be easier to get subtly wrong.
 """
 
 from __future__ import annotations

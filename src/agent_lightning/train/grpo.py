@@ -5,7 +5,7 @@
 What this module adds around TRL: the task dataset from the environment, the reward suite (argument filtering,
 verified outcomes, isolation), a GRPOConfig mapped from `cfg.grpo`, and our callbacks (metrics.jsonl, progress).
 Environments with tools are played by our cached multi-turn loop handed to TRL as its `rollout_func`
-(train/cached_rollouts.py, `grpo.rollouts: cached`) or by TRL's own `environment_factory` tool loop
+(rollout/trl_rollout.py, `grpo.rollouts: cached`) or by TRL's own `environment_factory` tool loop
 (`grpo.rollouts: trl`, and always with `grpo.use_vllm`: vLLM generates there), with the tokenizer prepared for
 the policy's tool-call format (chat/tool_format.py); single-turn ones are plain datasets.
 

@@ -8,7 +8,7 @@ reward plot. Metrics lines and traces after the resumed checkpoint are dropped f
 once.
 
 Under `accelerate launch` every process runs this: the main process picks the run directory and broadcasts it,
-and only it writes config.yaml, metrics, the adapter, plots and summaries (train/distributed.py); the others
+and only it writes config.yaml, metrics, the adapter, plots and summaries (distributed.py); the others
 train their share of each batch and wait where they need its files.
 """
 
