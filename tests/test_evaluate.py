@@ -69,15 +69,36 @@ def test_a_scripted_policy_that_calls_the_reference_solution_scores_full_marks(t
 def test_summary_counts_tool_errors_and_tiers():
     from agent_lightning.evaluate import summarize
 
-    rows = [{"tier": 1, "template": "copy", "outcome": Outcome(success=True, tool_calls=2, tool_errors=1, turns=3),
-             "rewards": {"r": 1.0}},
-            {"tier": 2, "template": "copy", "outcome": Outcome(success=False, tool_calls=2, tool_errors=0, turns=1),
-             "rewards": {"r": None}}]
+    rows = [{"task_id": "a", "tier": 1, "template": "copy",
+             "outcome": Outcome(success=True, tool_calls=2, tool_errors=1, turns=3), "rewards": {"r": 1.0}},
+            {"task_id": "b", "tier": 2, "template": "copy",
+             "outcome": Outcome(success=False, tool_calls=2, tool_errors=0, turns=1), "rewards": {"r": None}}]
     report = summarize(rows, {"r": 2.0})
     assert report["success_rate"] == 0.5 and report["tool_error_rate"] == 0.25 and report["mean_turns"] == 2.0
     assert report["rewards"] == {"r": 1.0} and report["reward"] == 2.0
     assert report["by_tier"]["1"]["success_rate"] == 1.0 and report["by_tier"]["2"]["n"] == 1
     assert report["by_template"] == {"copy": {**report["by_template"]["copy"], "success_rate": 0.5, "n": 2}}
+    assert report["per_task"] == [{"task_id": "a", "tier": 1, "template": "copy", "samples": 1, "successes": 1},
+                                  {"task_id": "b", "tier": 2, "template": "copy", "samples": 1, "successes": 0}]
+    assert "pass_at_k" not in report
+
+
+def test_sampled_summary_reports_pass_at_k_per_task_and_tier():
+    from agent_lightning.evaluate import summarize, task_successes
+
+    def episode(task, tier, ok):
+        return {"task_id": task, "tier": tier, "template": None, "outcome": Outcome(success=ok), "rewards": {}}
+
+    rows = ([episode("a", 1, ok) for ok in (True, False, False, False)] +      # 1 of 4
+            [episode("b", 1, ok) for ok in (False, False, False, False)] +     # 0 of 4
+            [episode("c", 2, ok) for ok in (True, True, True, True)])          # 4 of 4
+    report = summarize(rows, {}, samples=4)
+    assert report["n"] == 3 and report["success_rate"] == pytest.approx(5 / 12)
+    assert report["pass_at_k"]["1"] == pytest.approx(5 / 12)
+    assert report["pass_at_k"]["2"] == pytest.approx((0.5 + 0 + 1) / 3)  # a: 1 - C(3,2)/C(4,2) = 1/2
+    assert report["pass_at_k"]["4"] == pytest.approx(2 / 3)
+    assert report["by_tier"]["1"]["pass_at_k"]["4"] == 0.5 and report["by_tier"]["2"]["n"] == 1
+    assert task_successes(report) == {"a": 0.25, "b": 0.0, "c": 1.0}
 
 
 def test_a_missing_adapter_is_one_line():

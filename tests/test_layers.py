@@ -18,7 +18,7 @@ import agent_lightning.rewards
 PACKAGE = "agent_lightning"
 LAYERS = {  # first component below agent_lightning -> rank (an import may only go to the same rank or lower)
     "errors": 0, "config": 0, "registry": 0, "chat": 0, "sandbox": 0, "envs": 0, "distributed": 0, "__init__": 0,
-    "rollout": 1, "rewarding": 1, "evaluate": 1, "memory": 1, "observe": 1, "policy": 1,
+    "rollout": 1, "rewarding": 1, "evaluate": 1, "memory": 1, "observe": 1, "policy": 1, "stats": 1,
     "rewards": 2, "environments": 2,
     "train": 3, "serve": 3,
     "cli": 4, "__main__": 4,

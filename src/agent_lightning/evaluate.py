@@ -1,6 +1,7 @@
-"""Success rate of a policy on an environment's task split: greedy rollouts through the same tools and sandbox.
+"""Success rate of a policy on an environment's task split: rollouts through the same tools and sandbox.
 
     python main_agent_lightning.py eval --env filesystem --split test [--adapter DIR] [--limit N] [--json]
+    python main_agent_lightning.py eval ... --samples 8 --temperature 0.8     # pass@1 and pass@k, sampled
     report = evaluate(cfg, split="test", adapter=None, limit=None)   # {"success_rate": ..., ...}
 
 Each task is played greedily by the same rollout loop GRPO samples with (rollouts.play_episodes: the same
@@ -11,12 +12,19 @@ the run's reward functions (through the same RewardSuite as training). Tasks are
 each row keeping its KV cache from turn to turn. A LoRA adapter on unquantized weights is merged into them for
 the rollouts (and unmerged afterwards when it is the training model).
 
-Report: success_rate, mean reward per reward function and in total (weighted), tool_error_rate (failed / all
-tool calls), mean turns and tool calls, and the same per task tier and per task template when tasks have a `tier`
-or a `template` (`by_tier`, `by_template`; the text report shows the tiers). Each training stage
-runs it at its end on `eval.limit` test tasks (`eval.at_end`) and adds it to its summary.json.
-Not covered: sampling-based pass@k, and the generation-length budget counting tool results (here each turn may
-generate up to `eval.max_new_tokens` tokens, default `grpo.max_completion_length`).
+With `samples` K > 1 (`eval.samples`, `--samples`) every task is played K times, sampled at `eval.temperature` /
+`eval.top_p` from a generator seeded by `run.seed`, and the report adds `pass_at_k` for k = 1, 2, 4, ... K (the
+unbiased estimator, stats.pass_at_k): pass@K minus pass@1 is roughly the headroom that RL can turn into greedy
+success. With K = 1 the rollouts are greedy (temperature 0).
+
+Report: success_rate (pass@1: the mean over tasks of each task's share of successful samples), mean reward per
+reward function and in total (weighted), tool_error_rate (failed / all tool calls), mean turns and tool calls,
+and the same per task tier and per task template when tasks have a `tier` or a `template` (`by_tier`,
+`by_template`; the text report shows the tiers), and `per_task`: each task's id, tier, template, samples and
+successes, so any two reports on the same split can be paired afterwards (stats.paired_difference). Each training
+stage runs it at its end on `eval.limit` test tasks (`eval.at_end`) and adds it to its summary.json.
+Not covered: the generation-length budget counting tool results (here each turn may generate up to
+`eval.max_new_tokens` tokens, default `grpo.max_completion_length`).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from typing import Any
 from agent_lightning.config import Config
 from agent_lightning.errors import UserError
 from agent_lightning.rollout.episodes import can_merge, generation_weights, play_episodes
+from agent_lightning.stats import pass_at_k
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +62,11 @@ def load_for_eval(cfg: Config, adapter: str | None) -> tuple[Any, Any]:
 
 
 def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit: int | None = None,
-             batch_size: int | None = None, model: Any = None, tokenizer: Any = None) -> dict[str, Any]:
-    """Greedy evaluation of the policy (or `model`/`tokenizer` given) on `split`, `batch_size` (default
-    `eval.batch_size`) episodes at a time; see the module docstring."""
+             batch_size: int | None = None, model: Any = None, tokenizer: Any = None,
+             samples: int | None = None) -> dict[str, Any]:
+    """Evaluation of the policy (or `model`/`tokenizer` given) on `split`, `batch_size` (default
+    `eval.batch_size`) episodes at a time, each task `samples` times (default `eval.samples`; 1: greedy); see the
+    module docstring."""
     from agent_lightning.registry import discover
     from agent_lightning.rewarding import RewardSuite
     from agent_lightning.envs import environment_class, system_prompt
@@ -74,27 +85,40 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
 
         prepare_for_tools(tokenizer, cfg.policy.tool_prompt)
     system = system_prompt(cfg, env_cls)
+    samples = samples or cfg.eval.samples
+    if samples < 1:
+        raise UserError(f"--samples {samples}: expected a number of samples per task >= 1.")
+    sampling = None
+    if samples > 1:
+        import torch
+
+        from agent_lightning.rollout.generation import Sampling
+
+        sampling = Sampling(cfg.eval.temperature, cfg.eval.top_p, torch.Generator().manual_seed(cfg.run.seed))
     started = time.time()
+    episodes = [task for task in tasks for _ in range(samples)]  # a task's samples side by side in one batch
     with generation_weights(model):  # the training model: adapter folded in for the rollouts, unfolded afterwards
-        rows = _play(cfg, model, tokenizer, env_cls, suite, tasks, system, batch_size or cfg.eval.batch_size, started,
-                     memory)
-    report = summarize(rows, dict(zip(suite.names, suite.weights)))
-    report.update({"env": cfg.env.name, "split": split, "tasks": len(rows), "adapter": adapter,
+        rows = _play(cfg, model, tokenizer, env_cls, suite, episodes, system, batch_size or cfg.eval.batch_size,
+                     started, memory, sampling)
+    report = summarize(rows, dict(zip(suite.names, suite.weights)), samples)
+    report.update({"env": cfg.env.name, "split": split, "tasks": len(tasks), "samples": samples,
+                   "temperature": cfg.eval.temperature if samples > 1 else 0.0, "adapter": adapter,
                    "policy": cfg.policy.source, "seconds": round(time.time() - started, 1)})
     return report
 
 
 def _play(cfg: Config, model: Any, tokenizer: Any, env_cls: type, suite: Any, tasks: list[dict[str, Any]],
-          system: str | None, batch_size: int, started: float, memory: Any = None) -> list[dict[str, Any]]:
-    """Roll out `tasks` in batches and score them: one row per task with its outcome and rewards."""
+          system: str | None, batch_size: int, started: float, memory: Any = None,
+          sampling: Any = None) -> list[dict[str, Any]]:
+    """Roll out `tasks` in batches and score them: one row per episode with its outcome and rewards."""
     rows: list[dict[str, Any]] = []
-    progress = BatchProgress("EVAL", len(tasks), "tasks", started)
+    progress = BatchProgress("EVAL", len(tasks), "episodes", started)
     for start in range(0, len(tasks), batch_size):
         chunk = tasks[start:start + batch_size]
         episodes = play_episodes(model, tokenizer, env_cls, chunk, system,
                                  max_new_tokens=cfg.eval.max_new_tokens or cfg.grpo.max_completion_length,
                                  max_turns=cfg.env.max_turns, max_failed_turns=cfg.eval.max_failed_turns,
-                                 memory=memory)
+                                 memory=memory, sampling=sampling)
         envs, completions = [e.env for e in episodes], [e.messages for e in episodes]
         columns = {k: [t.get(k) for t in chunk] for k in chunk[0] if k != "prompt"}
         scores = {name: fn(prompts=[[{"role": "user", "content": t["prompt"]}] for t in chunk], completions=completions,
@@ -141,7 +165,9 @@ class BatchProgress:
             self.bar.stop()
 
 
-def summarize(rows: list[dict[str, Any]], weights: dict[str, float]) -> dict[str, Any]:
+def summarize(rows: list[dict[str, Any]], weights: dict[str, float], samples: int = 1) -> dict[str, Any]:
+    """The report of one row per episode (`samples` consecutive rows per task); see the module docstring."""
+
     def block(part: list[dict[str, Any]]) -> dict[str, Any]:
         n = max(len(part), 1)
         calls = sum(r["outcome"].tool_calls for r in part)
@@ -151,9 +177,17 @@ def summarize(rows: list[dict[str, Any]], weights: dict[str, float]) -> dict[str
             values = [r["rewards"][name] for r in part if r["rewards"][name] is not None]
             means[name] = sum(values) / len(values) if values else None
         total = sum(weights[k] * v for k, v in means.items() if v is not None)
-        return {"success_rate": sum(r["outcome"].success for r in part) / n, "reward": total,
-                "rewards": means, "tool_error_rate": errors / calls if calls else 0.0,
-                "mean_turns": sum(r["outcome"].turns for r in part) / n, "mean_tool_calls": calls / n, "n": len(part)}
+        out = {"success_rate": sum(r["outcome"].success for r in part) / n, "reward": total,
+               "rewards": means, "tool_error_rate": errors / calls if calls else 0.0,
+               "mean_turns": sum(r["outcome"].turns for r in part) / n, "mean_tool_calls": calls / n,
+               "n": len(part) // samples}
+        if samples > 1:
+            counts = [sum(r["outcome"].success for r in part[i:i + samples]) for i in range(0, len(part), samples)]
+            ks = [k for k in (2 ** i for i in range(samples.bit_length())) if k <= samples]
+            ks += [samples] if samples not in ks else []
+            out["pass_at_k"] = {str(k): sum(pass_at_k(samples, c, k) for c in counts) / max(len(counts), 1)
+                                for k in ks}
+        return out
 
     report = block(rows)
     for key, name in (("tier", "by_tier"), ("template", "by_template")):
@@ -163,18 +197,32 @@ def summarize(rows: list[dict[str, Any]], weights: dict[str, float]) -> dict[str
                 groups[row[key]].append(row)
         if groups:
             report[name] = {str(k): block(part) for k, part in sorted(groups.items())}
+    report["per_task"] = [{"task_id": rows[i]["task_id"], "tier": rows[i]["tier"], "template": rows[i]["template"],
+                           "samples": samples,
+                           "successes": sum(r["outcome"].success for r in rows[i:i + samples])}
+                          for i in range(0, len(rows), samples)]
     return report
+
+
+def task_successes(report: dict[str, Any]) -> dict[str, float]:
+    """task id -> share of its samples that succeeded (0/1 when greedy), for stats.paired_difference."""
+    return {str(t["task_id"]): t["successes"] / t["samples"] for t in report.get("per_task", [])}
 
 
 def format_report(report: dict[str, Any]) -> str:
     lines = [f"{report['env']} / {report['split']}: {report['tasks']} tasks, policy {report['policy']}"
              f"{' + ' + report['adapter'] if report['adapter'] else ''} ({report['seconds']} s)",
-             f"  success rate      {report['success_rate']:.1%}",
+             f"  success rate      {report['success_rate']:.1%}" + (
+                 f" (pass@1 of {report['samples']} samples at temperature {report['temperature']})   " +
+                 "  ".join(f"pass@{k} {v:.1%}" for k, v in report["pass_at_k"].items())
+                 if report.get("pass_at_k") else ""),
              f"  reward (weighted) {report['reward']:.3f}   " +
              "  ".join(f"{k}={v:.3f}" for k, v in report["rewards"].items() if v is not None),
              f"  tool error rate   {report['tool_error_rate']:.1%}   mean turns {report['mean_turns']:.2f}   "
              f"mean tool calls {report['mean_tool_calls']:.2f}"]
     for tier, part in (report.get("by_tier") or {}).items():
-        lines.append(f"  tier {tier}: success {part['success_rate']:.1%} of {part['n']}, "
+        at_k = (", " + " ".join(f"pass@{k} {v:.1%}" for k, v in part["pass_at_k"].items())
+                if part.get("pass_at_k") else "")
+        lines.append(f"  tier {tier}: success {part['success_rate']:.1%} of {part['n']}{at_k}, "
                      f"tool errors {part['tool_error_rate']:.1%}, turns {part['mean_turns']:.2f}")
     return "\n".join(lines)

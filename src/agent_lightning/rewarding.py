@@ -97,6 +97,15 @@ class RewardSuite:
     def names(self) -> list[str]:
         return [f.__name__ for f in self.functions]
 
+    def totals(self, prompts: Any, completions: list[Any], **kwargs: Any) -> list[float]:
+        """The weighted total reward of each completion, as TRL will sum it (None scores count 0), computed without
+        recording metrics, traces or errors: a look-ahead that does not change what training logs."""
+        totals = [0.0] * len(completions)
+        for fn, weight in zip(self.functions, self.weights):
+            for i, value in enumerate(fn.compute(prompts, completions, None, kwargs, count=False)):
+                totals[i] += weight * (value or 0.0)
+        return totals
+
     def environments_for(self, completions: list[Any], kwargs: dict[str, Any]) -> list[Any] | None:
         """Environments with verified outcomes for this batch (TRL's, or built here for single-turn envs)."""
         envs = kwargs.get("environments")
@@ -187,29 +196,36 @@ class _BoundReward:
             completions = kwargs.pop(ROLLOUT_MESSAGES)
         if ROLLOUT_PROMPTS in kwargs:
             prompts = kwargs.pop(ROLLOUT_PROMPTS)
+        values = self.compute(prompts, completions, completion_ids, kwargs)
+        try:
+            self.suite.record(self.__name__, values, prompts, completions, kwargs)
+        except Exception:  # noqa: BLE001 - a trace that cannot be written must not stop training
+            log.exception("could not write the traces of this batch")
+        return values
+
+    def compute(self, prompts: Any, completions: list[Any], completion_ids: Any, kwargs: dict[str, Any],
+                count: bool = True) -> list[float | None]:
+        """The reward's values for a batch, isolated (a failure scores `on_error`); nothing is recorded. With
+        `count` off a failure is not counted or warned about (a look-ahead score, e.g. signal-first sampling)."""
         n = len(completions)
         available = dict(kwargs, prompts=prompts, completions=completions, completion_ids=completion_ids)
         try:
             if "environments" in self.declared or self.takes_all:
                 available["environments"] = self.suite.environments_for(completions, kwargs)
             args = available if self.takes_all else {k: v for k, v in available.items() if k in self.declared}
-            values = self._validate(self._invoke({**args, **self.extra}), n)
+            return self._validate(self._invoke({**args, **self.extra}), n)
         except Exception as exc:  # noqa: BLE001 - a reward must never stop training unless on_error=raise
             if self.on_error == "raise":
                 raise
-            self.suite.error_counts[self.__name__] += 1
-            if not self._warned:
-                self._warned = True
-                index = getattr(exc, "index", 0)
-                sample = completion_text(completions[index])[:200] if completions else ""
-                log.warning("reward '%s' failed (%s: %s); scoring it '%s'. Sample completion #%d: %r",
-                            self.__name__, type(exc).__name__, exc, self.on_error, index, sample)
-            values = [0.0 if self.on_error == "zero" else None] * n
-        try:
-            self.suite.record(self.__name__, values, prompts, completions, kwargs)
-        except Exception:  # noqa: BLE001 - a trace that cannot be written must not stop training
-            log.exception("could not write the traces of this batch")
-        return values
+            if count:
+                self.suite.error_counts[self.__name__] += 1
+                if not self._warned:
+                    self._warned = True
+                    index = getattr(exc, "index", 0)
+                    sample = completion_text(completions[index])[:200] if completions else ""
+                    log.warning("reward '%s' failed (%s: %s); scoring it '%s'. Sample completion #%d: %r",
+                                self.__name__, type(exc).__name__, exc, self.on_error, index, sample)
+            return [0.0 if self.on_error == "zero" else None] * n
 
     def _invoke(self, args: dict[str, Any]) -> Any:
         if self.is_async:

@@ -76,12 +76,15 @@ def sub_parser() -> argparse.ArgumentParser:
                                help='One {"name": TOOL, "arguments": {...}} per line; "-" reads stdin.')
             calls.add_argument("--task-id", help="Start from this task's workspace (default: an empty one).")
             _common(calls)
-    ev = sub.add_parser("eval", help="Greedy success rate of a policy on an environment's task split.")
+    ev = sub.add_parser("eval", help="Success rate (greedy) or pass@k (sampled) of a policy on a task split.")
     ev.add_argument("--env", help="Environment name (default: the config's env.name).")
     ev.add_argument("--split", default="test", choices=["train", "test"])
     ev.add_argument("--adapter", help="A PEFT adapter folder (e.g. RUN_DIR/adapter); default: the base policy.")
     ev.add_argument("--limit", type=int, help="Evaluate the first N tasks of the split.")
     ev.add_argument("--batch-size", type=int, help="Episodes generated together (default: eval.batch_size).")
+    ev.add_argument("--samples", type=int, help="Episodes per task (default eval.samples, 1: greedy); K > 1 samples "
+                                                "and reports pass@1 .. pass@K.")
+    ev.add_argument("--temperature", type=float, help="Sampling temperature with --samples (default: eval.temperature).")
     ev.add_argument("--json", action="store_true", help="Print the report as JSON.")
     _common(ev)
     trace = sub.add_parser("trace", help="Rollout traces of a run.").add_subparsers(dest="action", required=True)
@@ -193,6 +196,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     _quiet_libraries(verbose=False)
     overrides = list(args.overrides) + ([f"env.name={args.env}"] if args.env else [])
+    overrides += [f"eval.samples={args.samples}"] if args.samples is not None else []
+    overrides += [f"eval.temperature={args.temperature}"] if args.temperature is not None else []
     cfg = load_config(args.config, overrides)
     add_plugin_dirs(args.plugin_dir)
     from agent_lightning.evaluate import evaluate, format_report

@@ -156,6 +156,14 @@ class GRPOSection:
                                      "(the `sft` section) and starts from it, as `--algo sft+grpo` (`sft+rft`) does: "
                                      "for policies that cannot yet make the environment's tool calls, where GRPO "
                                      "alone has no signal and RFT no success to keep.")
+    signal_first: bool = _f(True, "Tool environments, cached rollouts: fill each sampling round with groups that carry "
+                                  "signal: tasks whose recent groups all scored alike are swapped for others before "
+                                  "playing, and groups that scored alike are replaced by fresh training tasks' groups "
+                                  "(rollout/signal_first.py; single process only).")
+    signal_passes: int = _f(2, "signal_first: extra sampling passes per round that replace flat groups (0: none).")
+    signal_history: int = _f(2, "signal_first: a task whose last N groups were all flat is predicted flat and "
+                                "skipped (0: never predict).")
+    signal_explore: float = _f(0.1, "signal_first: chance that a task predicted flat is played anyway.")
     signal_window: int = _f(5, "Sampling rounds (steps, unless grpo.steps_per_generation groups several) over "
                                  "which a constant / always-None reward, zero-signal or shaping-only batches are "
                                  "flagged.")
@@ -179,6 +187,9 @@ class GRPOSection:
             raise UserError(f"grpo.vllm_gpu_memory_utilization: expected a share between 0 and 1, got "
                             f"{self.vllm_gpu_memory_utilization}.")
         _at_least(self, "grpo", 1, "vllm_tensor_parallel_size")
+        _at_least(self, "grpo", 0, "signal_passes", "signal_history")
+        if not 0 <= self.signal_explore <= 1:
+            raise UserError(f"grpo.signal_explore: expected a probability in [0, 1], got {self.signal_explore}.")
         url = self.vllm_server_base_url
         if url is not None and self.vllm_mode != "server":
             raise UserError("grpo.vllm_server_base_url is only used with grpo.vllm_mode=server; set that, or drop "
@@ -253,10 +264,17 @@ class EvalSection:
                                   "failed (0: no limit; training rollouts have none).")
     baseline: bool = _f(True, "sft+grpo: also evaluate the starting policy first, for the base / SFT / SFT+GRPO table "
                               "and bar chart (RUN_DIR/success.png).")
+    samples: int = _f(1, "Episodes per task: 1 plays greedily; K > 1 samples K at eval.temperature and reports pass@k "
+                         "(k = 1, 2, 4, ... K).")
+    temperature: float = _f(0.8, "Sampling temperature when eval.samples > 1.")
+    top_p: float = _f(1.0, "Nucleus sampling when eval.samples > 1.")
 
     def validate(self) -> None:
         _at_least(self, "eval", 0, "limit", "max_new_tokens", "max_failed_turns")
-        _at_least(self, "eval", 1, "batch_size")
+        _at_least(self, "eval", 1, "batch_size", "samples")
+        if self.temperature <= 0 or not 0 < self.top_p <= 1:
+            raise UserError(f"eval.temperature ({self.temperature}) must be > 0 and eval.top_p ({self.top_p}) in "
+                            "(0, 1]: they apply to sampled evaluation (eval.samples > 1).")
 
 @dataclass
 class MemorySection:

@@ -6,7 +6,9 @@
 `base_report` is `evaluate()` of the policy the run starts from (written by the pipeline to RUN_DIR/base_eval.json
 before the first stage); each stage's summary carries its own end-of-stage `eval` report and wall time. The table
 and the chart show the success rate on the same test tasks (`eval.limit`), with each stage's wall time and the
-tool-error rate. Not covered: confidence intervals (with n tasks, one task is 1/n of a point).
+tool-error rate, and each row's paired difference from the row before it on the tasks both were evaluated on,
+with its bootstrap 95% interval and the number of tasks (stats.paired_difference): `vs previous`.
+Not covered: variance across training seeds (one run is one draw of the training randomness).
 """
 
 from __future__ import annotations
@@ -18,25 +20,34 @@ STAGE_LABELS = {"sft": "after SFT", "grpo": "after SFT+GRPO", "rft": "after SFT+
 
 
 def stage_rows(base: dict[str, Any] | None, stages: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per evaluated policy: name, success_rate, tasks, tool_error_rate, seconds (stage wall time)."""
+    """One row per evaluated policy: name, success_rate, tasks, tool_error_rate, seconds (stage wall time), and
+    `vs_previous`: the paired difference from the row before (None for the first row)."""
+    from agent_lightning.evaluate import task_successes
+    from agent_lightning.stats import paired_difference
+
+    reports = [("base", base, base.get("seconds") if base else None)] if base else []
+    reports += [(STAGE_LABELS.get(name, f"after {name}"), summary["eval"], summary.get("wall_seconds"))
+                for name, summary in stages.items() if summary.get("eval")]
     rows = []
-    if base:
-        rows.append({"policy": "base", "success_rate": base["success_rate"], "tasks": base["tasks"],
-                     "tool_error_rate": base["tool_error_rate"], "seconds": base.get("seconds")})
-    for name, summary in stages.items():
-        report = summary.get("eval")
-        if report:
-            rows.append({"policy": STAGE_LABELS.get(name, f"after {name}"), "success_rate": report["success_rate"], "tasks": report["tasks"],
-                         "tool_error_rate": report["tool_error_rate"], "seconds": summary.get("wall_seconds")})
+    for i, (label, report, seconds) in enumerate(reports):
+        before = reports[i - 1][1] if i else None
+        rows.append({"policy": label, "success_rate": report["success_rate"], "tasks": report["tasks"],
+                     "tool_error_rate": report["tool_error_rate"], "seconds": seconds,
+                     "vs_previous": paired_difference(task_successes(before), task_successes(report))
+                     if before and before.get("per_task") and report.get("per_task") else None})
     return rows
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'policy':<16} {'test success':>12} {'tasks':>6} {'tool errors':>11} {'wall time':>10}"]
+    from agent_lightning.stats import format_difference
+
+    lines = [f"{'policy':<16} {'test success':>12} {'tasks':>6} {'tool errors':>11} {'wall time':>10}   "
+             "vs previous (paired, 95% interval)"]
     for r in rows:
         wall = f"{r['seconds'] / 60:.1f} min" if r.get("seconds") is not None else "-"
+        paired = format_difference(r["vs_previous"]) if r.get("vs_previous") else "-"
         lines.append(f"{r['policy']:<16} {r['success_rate']:>12.1%} {r['tasks']:>6} {r['tool_error_rate']:>11.1%} "
-                     f"{wall:>10}")
+                     f"{wall:>10}   {paired}")
     return "\n".join(lines)
 
 

@@ -29,6 +29,7 @@ sampling top-k.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from agent_lightning.config import Config
@@ -36,19 +37,23 @@ from agent_lightning.rewarding import ROLLOUT_MESSAGES, ROLLOUT_PROMPTS
 
 
 class CachedRollouts:
-    """TRL `rollout_func(prompts, trainer)`; see the module docstring."""
+    """TRL `rollout_func(prompts, trainer)`; see the module docstring. With `signal_first` (a SignalFirst and the
+    run's RewardSuite to score with), flat groups are replaced by groups of fresh training tasks
+    (rollout/signal_first.py) and the step's dataset rows are swapped in place to match."""
 
-    def __init__(self, cfg: Config, env_cls: type, system: str | None, memory: Any = None):
+    def __init__(self, cfg: Config, env_cls: type, system: str | None, memory: Any = None,
+                 signal_first: Any = None, suite: Any = None):
         import torch
 
         self.cfg, self.env_cls, self.system, self.memory = cfg, env_cls, system, memory
+        self.signal_first, self.suite = signal_first, suite
         self.generator = torch.Generator().manual_seed(cfg.run.seed)
 
     def play(self, model: Any, tokenizer: Any, tasks: list[dict[str, Any]]) -> list[Any]:
         """Sampled episodes of `tasks` (task rows, `prompt` being the user text) with the GRPO settings, all in one
         batch, on `model` as it is (the caller merges an adapter)."""
-        from agent_lightning.rollout.generation import Sampling
         from agent_lightning.rollout.episodes import play_episodes
+        from agent_lightning.rollout.generation import Sampling
 
         g = self.cfg.grpo
         return play_episodes(model, tokenizer, self.env_cls, tasks, self.system,
@@ -62,15 +67,26 @@ class CachedRollouts:
         rows = trainer.rollout_inputs
         if len(rows) != len(prompts):
             raise RuntimeError(f"rollout function: {len(prompts)} prompts but {len(rows)} dataset rows this step")
-        tasks = [{**{k: v for k, v in row.items() if k not in ("prompt", "question")}, "prompt": row["question"]}
-                 for row in rows]
         model = trainer.accelerator.unwrap_model(trainer.model)
+        started = time.perf_counter()
         with generation_weights(model):
-            episodes = self.play(model, trainer.processing_class, tasks)
+            if self.signal_first is None:
+                episodes, stats = self.play(model, trainer.processing_class, _tasks(rows)), None
+            else:
+                episodes, stats = self._play_signal_first(model, trainer.processing_class, rows)
         calls = sum(len(e.env.calls) for e in episodes)
         failures = sum(not c["ok"] for e in episodes for c in e.env.calls)
         trainer.log_rollout_metric("tools/call_frequency", calls / len(episodes))
         trainer.log_rollout_metric("tools/failure_frequency", failures / calls if calls else 0.0)
+        if stats is not None:
+            minutes = (time.perf_counter() - started) / 60
+            signal_rollouts = stats.groups_with_signal * self.signal_first.group_size
+            for name, value in (("groups_sampled", stats.groups_sampled), ("groups_with_signal", stats.groups_with_signal),
+                                ("groups_replaced", stats.groups_replaced),
+                                ("skipped_predicted_flat", stats.skipped_predicted_flat), ("rollouts", stats.rollouts),
+                                ("rollouts_per_minute", stats.rollouts / minutes),
+                                ("signal_rollouts_per_minute", signal_rollouts / minutes)):
+                trainer.log_rollout_metric(f"sampling/{name}", float(value))
         return {"prompt_ids": [e.prompt_ids for e in episodes],
                 "completion_ids": [e.completion_ids for e in episodes],
                 "logprobs": None,
@@ -78,3 +94,57 @@ class CachedRollouts:
                 "environments": [e.env for e in episodes],
                 ROLLOUT_MESSAGES: [e.messages for e in episodes],
                 ROLLOUT_PROMPTS: [e.prompt for e in episodes]}
+
+    def _play_signal_first(self, model: Any, tokenizer: Any, rows: list[dict[str, Any]]) -> tuple[list[Any], Any]:
+        """Play the round with flat groups predicted away beforehand and replaced afterwards; `rows` (TRL's list
+        of the step's dataset rows, read again when TRL scores the rewards) is updated in place to match."""
+        from agent_lightning.rollout.signal_first import RoundStats
+
+        sf, size = self.signal_first, self.signal_first.group_size
+        stats = RoundStats()
+        rows[:] = sf.before_round(list(rows), stats)
+        episodes = self.play(model, tokenizer, _tasks(rows))
+        scores = self._scores(rows, episodes)
+        stats.groups_sampled, stats.rollouts = len(rows) // size, len(rows)
+        self._observe(rows, scores)
+        for _ in range(sf.passes):
+            flat = sf.flat_groups(scores)
+            fresh = sf.replacements(rows, flat)
+            if not fresh:
+                break
+            new_rows = [row for _, group in fresh for row in group]
+            new_episodes = self.play(model, tokenizer, _tasks(new_rows))
+            new_scores = self._scores(new_rows, new_episodes)
+            stats.groups_sampled += len(fresh)
+            stats.rollouts += len(new_rows)
+            for k, ((index, group), flat_too) in enumerate(zip(fresh, self._observe(new_rows, new_scores))):
+                if flat_too:
+                    continue  # no better than the group it would replace; try again next pass
+                span = slice(index * size, (index + 1) * size)
+                rows[span] = group
+                episodes[span] = new_episodes[k * size:(k + 1) * size]
+                scores[span] = new_scores[k * size:(k + 1) * size]
+                stats.groups_replaced += 1
+        stats.groups_with_signal = len(rows) // size - len(sf.flat_groups(scores))
+        return episodes, stats
+
+    def _scores(self, rows: list[dict[str, Any]], episodes: list[Any]) -> list[float]:
+        columns = {k: [row.get(k) for row in rows] for k in rows[0] if k not in ("prompt", "question")}
+        return self.suite.totals([e.prompt for e in episodes], [e.messages for e in episodes],
+                                 environments=[e.env for e in episodes], **columns)
+
+    def _observe(self, rows: list[dict[str, Any]], scores: list[float]) -> list[bool]:
+        """Record each group's flatness in the sampler's history; returns it per group."""
+        flat = set(self.signal_first.flat_groups(scores))
+        size = self.signal_first.group_size
+        out = []
+        for g in range(len(rows) // size):
+            self.signal_first.observe(rows[g * size]["task_id"], g in flat)
+            out.append(g in flat)
+        return out
+
+
+def _tasks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Dataset rows -> task rows for env.reset (`prompt` is the user's text, as the environment's `tasks` gave it)."""
+    return [{**{k: v for k, v in row.items() if k not in ("prompt", "question")}, "prompt": row["question"]}
+            for row in rows]

@@ -15,10 +15,12 @@ Not covered here: SFT (train/sft.py), evaluation, multi-process launch (accelera
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
+from agent_lightning import distributed
 from agent_lightning.config import Config
 from agent_lightning.envs import environment_factory, system_prompt, tasks_in_tiers
 from agent_lightning.errors import UserError
@@ -100,9 +102,26 @@ def vllm_args(g: Any) -> dict[str, Any]:
     return out
 
 
+SAMPLER_STATE = "signal_first.json"  # beside TRL's files in each checkpoint-N/
+
+
+def _sampler_state_callback(sampler: Any) -> Any:
+    """A TrainerCallback that writes the signal-first sampler's state into each checkpoint the trainer saves."""
+    from transformers import TrainerCallback
+
+    class SaveSamplerState(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if state.is_world_process_zero and folder.is_dir():
+                (folder / SAMPLER_STATE).write_text(json.dumps(sampler.state_dict()))
+
+    return SaveSamplerState()
+
+
 def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, env_cls: type, suite: RewardSuite,
-                       callbacks: list[Any]) -> Any:
-    """GRPOTrainer wired to the environment class, the run's reward suite and our callbacks."""
+                       callbacks: list[Any], checkpoint: Path | None = None) -> Any:
+    """GRPOTrainer wired to the environment class, the run's reward suite and our callbacks (`checkpoint`: the one
+    the run resumes from, for state of our own saved beside TRL's)."""
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     from agent_lightning.memory.context import MemoryContext
@@ -122,8 +141,25 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
                         "tool result; TRL drops results that do not fit): try --set grpo.max_completion_length=%d",
                         cfg.grpo.max_completion_length, 4 * TOOL_COMPLETION_TOKENS)
     cached = has_tools and cfg.grpo.rollouts == "cached" and not cfg.grpo.use_vllm  # vLLM generates in TRL's loop
+    train_tasks = task_dataset(env_cls, cfg, "train")
     if cached:
-        loop = {"rollout_func": CachedRollouts(cfg, env_cls, system_prompt(cfg, env_cls), memory)}
+        signal_first = None
+        if cfg.grpo.signal_first and distributed.launched():
+            log.warning("grpo.signal_first is off under several processes (each would swap its own share of a "
+                        "group); rounds train on the groups TRL samples")
+        elif cfg.grpo.signal_first:
+            from agent_lightning.rollout.signal_first import SignalFirst
+
+            g = cfg.grpo
+            signal_first = SignalFirst(pool=train_tasks.to_list(), group_size=g.num_generations,
+                                       passes=g.signal_passes, history=g.signal_history, explore=g.signal_explore,
+                                       seed=cfg.run.seed)
+            saved = checkpoint / SAMPLER_STATE if checkpoint is not None else None
+            if saved is not None and saved.is_file():
+                signal_first.load_state_dict(json.loads(saved.read_text()))
+            callbacks = [*callbacks, _sampler_state_callback(signal_first)]
+        loop = {"rollout_func": CachedRollouts(cfg, env_cls, system_prompt(cfg, env_cls), memory, signal_first,
+                                               suite)}
     else:
         loop = {"environment_factory": environment_factory(env_cls, memory) if has_tools else None}
     trainer_cls = trl_compat.grpo_trainer_class(rollout_inputs=cached, skip_zero_advantage=cfg.grpo.skip_zero_advantage)
@@ -131,7 +167,7 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
         model=model,
         reward_funcs=suite.functions,
         args=args,
-        train_dataset=task_dataset(env_cls, cfg, "train"),
+        train_dataset=train_tasks,
         processing_class=tokenizer,
         callbacks=callbacks,
         **loop,

@@ -173,7 +173,7 @@ def train_stage(stage: str, cfg: Config, run_dir: Path, env_cls: type, checkpoin
         suite.diagnostics = SignalDiagnostics(window=cfg.grpo.signal_window, group_size=cfg.grpo.num_generations,
                                               weights=dict(zip(suite.names, suite.weights)), outcome=suite.names[0])
         trainer = build_grpo_trainer(cfg, run_dir, model, tokenizer, env_cls, suite,
-                                     [SignalCallback(suite.diagnostics), *all_callbacks])
+                                     [SignalCallback(suite.diagnostics), *all_callbacks], checkpoint)
     if checkpoint is not None:
         log.info("%s: resuming from %s (step %d)", stage, checkpoint, rundir.checkpoint_step(checkpoint))
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)

@@ -1,0 +1,121 @@
+"""Signal-first sampling: fill a GRPO round with groups whose rollouts scored differently.
+
+    sampler = SignalFirst(pool=train_rows, group_size=8, passes=2, history=2, explore=0.1, seed=42)
+    rows = sampler.before_round(rows)               # tasks predicted flat swapped for others (GRESO-style)
+    ... play rows, score them ...
+    flat = sampler.flat_groups(scores)              # groups whose rewards are all equal: zero advantage
+    fresh = sampler.replacements(rows, flat)        # new training tasks for them (DAPO-style dynamic sampling)
+
+A GRPO group whose rollouts all scored alike (all solved, or all failed) has advantage 0: the stage pays for its
+rollouts and learns nothing from them. Two levers, both on training tasks only (the pool is the train split):
+
+  - prediction: each task's recent groups are remembered (`history` of them); a task whose last `history` groups
+    were all flat is predicted flat and swapped for another task before any rollout is played, except with
+    probability `explore` (the policy changes, and a prediction must be able to change with it). As GRESO
+    (arXiv 2506.02177) skips prompts with all-equal reward history.
+  - replacement: after a round is played and scored, each flat group is replaced by a fresh task's group, played
+    in one batch, up to `passes` extra passes; a replacement that is flat too leaves the old group in place for
+    the next pass. As DAPO's dynamic sampling (arXiv 2503.14476), with a cap instead of sampling without end.
+
+What the round finally trains on may still hold flat groups (when the cap is reached); their micro-batches cost
+little (train/zero_advantage.py). Counts per round (`stats`): groups sampled, groups in the round with signal,
+groups replaced, tasks skipped as predicted flat, rollouts played.
+
+The history and the random stream are saved with each checkpoint (`state_dict`, train/grpo.py writes them as
+checkpoint-N/signal_first.json) and restored on --resume, so a resumed run samples as the uninterrupted one would.
+Not covered: several processes (each would swap its own share of the groups, which TRL's group layout across
+processes does not allow; the trainer turns this off there).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RoundStats:
+    groups_sampled: int = 0
+    groups_with_signal: int = 0
+    groups_replaced: int = 0
+    skipped_predicted_flat: int = 0
+    rollouts: int = 0
+
+
+@dataclass
+class SignalFirst:
+    pool: list[dict[str, Any]]  # training task rows (dataset rows: the columns TRL and env.reset read)
+    group_size: int
+    passes: int = 2
+    history: int = 2
+    explore: float = 0.1
+    seed: int = 0
+    _seen: dict[str, list[bool]] = field(default_factory=dict)  # task id -> flat?, most recent last
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps: the history and the random stream (JSON-able)."""
+        version, internal, gauss = self._rng.getstate()
+        return {"seen": self._seen, "rng": [version, list(internal), gauss]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._seen = {k: list(v) for k, v in state["seen"].items()}
+        version, internal, gauss = state["rng"]
+        self._rng.setstate((version, tuple(internal), gauss))
+
+    # -- what is known about a task ---------------------------------------------------------------------------
+    def observe(self, task_id: Any, flat: bool) -> None:
+        seen = self._seen.setdefault(str(task_id), [])
+        seen.append(flat)
+        del seen[: max(len(seen) - max(self.history, 1), 0)]
+
+    def predicted_flat(self, task_id: Any) -> bool:
+        seen = self._seen.get(str(task_id), [])
+        return self.history > 0 and len(seen) >= self.history and all(seen[-self.history:])
+
+    # -- a round ----------------------------------------------------------------------------------------------
+    def groups(self, rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        if len(rows) % self.group_size:
+            raise ValueError(f"{len(rows)} rows are not whole groups of {self.group_size}")
+        return [rows[i:i + self.group_size] for i in range(0, len(rows), self.group_size)]
+
+    def before_round(self, rows: list[dict[str, Any]], stats: RoundStats) -> list[dict[str, Any]]:
+        """`rows` with each group of a task predicted flat swapped for a group of another task (see module doc)."""
+        groups = self.groups(rows)
+        used = {str(g[0]["task_id"]) for g in groups}
+        out = []
+        for group in groups:
+            if self.predicted_flat(group[0]["task_id"]) and self._rng.random() >= self.explore:
+                fresh = self._draw(used)
+                if fresh is not None:
+                    stats.skipped_predicted_flat += 1
+                    used.add(str(fresh["task_id"]))
+                    group = [dict(fresh) for _ in range(self.group_size)]
+            out.extend(group)
+        return out
+
+    def flat_groups(self, scores: list[float], tolerance: float = 1e-9) -> list[int]:
+        """Indices of the groups whose scores are all equal (within `tolerance`)."""
+        return [i // self.group_size for i in range(0, len(scores), self.group_size)
+                if max(scores[i:i + self.group_size]) - min(scores[i:i + self.group_size]) <= tolerance]
+
+    def replacements(self, rows: list[dict[str, Any]], flat: list[int]) -> list[tuple[int, list[dict[str, Any]]]]:
+        """(group index, rows of a fresh task's group) for each flat group a fresh task could be found for."""
+        used = {str(r["task_id"]) for r in rows}
+        out = []
+        for index in flat:
+            fresh = self._draw(used)
+            if fresh is None:
+                break
+            used.add(str(fresh["task_id"]))
+            out.append((index, [dict(fresh) for _ in range(self.group_size)]))
+        return out
+
+    def _draw(self, used: set[str]) -> dict[str, Any] | None:
+        """A pool task not in `used` and not predicted flat (None when the pool has none left)."""
+        candidates = [r for r in self.pool if str(r["task_id"]) not in used and not self.predicted_flat(r["task_id"])]
+        return self._rng.choice(candidates) if candidates else None
