@@ -88,6 +88,7 @@ def test_a_shipped_recipe_loads_by_name():
         load_config("tine")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("override, needle", [
     ("grpo.num_generations=3", "must be a multiple of grpo.num_generations (3)"),
     ("grpo.vllm_mode=remote", "grpo.vllm_mode: 'remote' is not one of colocate, server"),

@@ -76,6 +76,7 @@ def test_a_misspelt_reward_argument_is_one_line(plugin_dir):
         "Its parameters: max_words."]
 
 
+@pytest.mark.slow
 def test_training_with_a_custom_reward_and_two_broken_ones(plugin_dir, tmp_path):
     config = tmp_path / "cfg.yaml"
     config.write_text((REPO / "configs" / "tiny.yaml").read_text().replace(

@@ -164,6 +164,7 @@ def test_a_zero_signal_window_is_refused_in_one_line():
         load_config(None, ["grpo.signal_window=0"])
 
 
+@pytest.mark.slow
 def test_a_tiny_grpo_run_reports_the_missing_signal(tmp_path):
     """The tiny random model never answers right: exact_answer is constant 0 and every group has zero std."""
     run_dir = tmp_path / "run"

@@ -21,6 +21,8 @@ import yaml
 
 from conftest import REPO
 
+pytestmark = pytest.mark.slow  # trains or loads real models: `pytest -m 'not slow'` skips it
+
 
 def accelerate_launch(*args: str, tmp_dir, timeout: int = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "TMPDIR": str(tmp_dir), "OMP_NUM_THREADS": "1"}

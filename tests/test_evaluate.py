@@ -10,6 +10,7 @@ from agent_lightning.envs import Outcome
 from conftest import run_cli
 
 
+@pytest.mark.slow
 def test_cli_reports_json_with_tiers_for_a_tool_environment():
     result = run_cli("eval", "--config", "configs/tiny.yaml", "--env", "filesystem", "--limit", "6", "--json",
                      "--set", "grpo.max_completion_length=16", "--set", "env.max_turns=2")
@@ -101,6 +102,7 @@ def test_sampled_summary_reports_pass_at_k_per_task_and_tier():
     assert task_successes(report) == {"a": 0.25, "b": 0.0, "c": 1.0}
 
 
+@pytest.mark.slow
 def test_a_missing_adapter_is_one_line():
     result = run_cli("eval", "--config", "configs/tiny.yaml", "--adapter", "/nonexistent/adapter", "--limit", "1")
     assert result.returncode == 2 and "--adapter /nonexistent/adapter: no adapter_config.json" in result.stderr

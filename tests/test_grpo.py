@@ -7,6 +7,8 @@ import yaml
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow  # trains or loads real models: `pytest -m 'not slow'` skips it
+
 REQUIRED_METRICS = {"step", "reward", "reward_std", "rewards/exact_answer/mean", "frac_reward_zero_std",
                     "step_seconds", "loss"}
 

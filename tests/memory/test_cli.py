@@ -1,3 +1,4 @@
+import pytest
 """`memory` from the command line as a user runs it, including a SIGKILL in the middle of indexing."""
 
 import json
@@ -64,6 +65,7 @@ def _in_process(args):
     return subprocess.CompletedProcess(args, code, "", err.getvalue())
 
 
+@pytest.mark.slow
 def test_a_killed_index_run_is_finished_by_the_next_one_without_duplicates(tmp_path):
     root = tmp_path / "code"
     root.mkdir()

@@ -5,12 +5,15 @@ The trainer builds the run's memory context itself and hands it to the environme
 """
 
 import json
-
 from importlib import resources
+
+import pytest
 
 from agent_lightning.config import load_config
 from agent_lightning.memory import MEMORY_MARKER
 from agent_lightning.memory.sop import SopStore, load_sop_file
+
+pytestmark = pytest.mark.slow  # trains or loads real models: `pytest -m 'not slow'` skips it
 
 
 def test_one_grpo_step_records_retrieved_context_in_traces(store, tmp_path):
