@@ -41,28 +41,30 @@ RECORD = "learning.json"  # what this script knows and summary.json does not: to
 
 
 def markdown_table(summary: dict[str, Any]) -> str:
-    """The comparison rows of an sft+grpo summary.json (observe/compare.py `stage_rows`) as a Markdown table, with
-    per-tier success, mean turns and eval time from the reports the rows were made from, where the summary has them."""
-    from agent_lightning.observe.compare import STAGE_LABELS
+    """The comparison rows of a chain's summary.json (observe/compare.py `stage_rows`) as a Markdown table, with
+    per-tier success, mean turns and eval time from the reports the rows were made from, and each row's paired
+    difference from the row before (95% interval, tasks won and lost, number of tasks)."""
+    from agent_lightning.stats import format_difference
 
-    stage_of = {label: name for name, label in STAGE_LABELS.items()}
-    stages = summary.get("stages") or {}
-    lines = ["| stage | held-out success | by tier | tool-error rate | mean turns | training | eval |",
-             "|---|---|---|---|---|---|---|"]
-    for row in summary["comparison"]:
-        stage = stage_of.get(row["policy"])
-        if row["policy"] == "base":
+    stages = list((summary.get("stages") or {}).items())
+    rows = summary["comparison"]
+    lines = ["| stage | held-out success | vs previous (paired, 95% interval) | by tier | tool-error rate | mean turns "
+             "| training | eval |", "|---|---|---|---|---|---|---|---|"]
+    offset = 1 if rows and rows[0]["policy"] == "base" else 0
+    for i, row in enumerate(rows):
+        if i < offset:
             report, label, train = summary.get("base_eval") or {}, "base", None
         else:
-            part = stages.get(stage or "", {})
+            part = stages[i - offset][1] if i - offset < len(stages) else {}
             report, label, train = part.get("eval") or {}, row["policy"], row.get("seconds")
             if part.get("steps"):
                 label += f" ({part['steps']} steps)"
         tiers = ", ".join(f"tier {k}: {_pct(v['success_rate'])}" for k, v in (report.get("by_tier") or {}).items())
         turns = f"{report['mean_turns']:.2f}" if report.get("mean_turns") is not None else ""
-        evaluated = report.get("seconds", row.get("seconds") if row["policy"] == "base" else None)
-        lines.append(f"| {label} | {_pct(row['success_rate'])} | {tiers} | {_pct(row['tool_error_rate'])} | {turns} "
-                     f"| {_secs(train)} | {_secs(evaluated)} |")
+        evaluated = report.get("seconds", row.get("seconds") if i < offset else None)
+        paired = format_difference(row["vs_previous"]) if row.get("vs_previous") else ""
+        lines.append(f"| {label} | {_pct(row['success_rate'])} | {paired} | {tiers} | {_pct(row['tool_error_rate'])} "
+                     f"| {turns} | {_secs(train)} | {_secs(evaluated)} |")
     return "\n".join(lines)
 
 

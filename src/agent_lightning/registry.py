@@ -1,4 +1,4 @@
-"""One registry mechanism for rewards and environments.
+"""One registry mechanism for rewards, environments and training algorithms.
 
 A plugin is a function (reward) or class (environment) registered by name with a decorator:
 
@@ -7,13 +7,18 @@ A plugin is a function (reward) or class (environment) registered by name with a
     @reward("exact_answer", weight=1.0)
     def exact_answer(completions, environments, **kwargs): ...
 
+    @algorithm("my_algo")
+    def my_algo(stage): ...            # train/algorithm.py: the contract
+
 Where plugins are found, in order:
   1. the built-ins: every module of the packages `agent_lightning.environments` and `agent_lightning.rewards`
-     (the repository's `environments/` and `rewards/` folders, installed inside the package), imported as
-     ordinary modules; names starting with "_" are helpers and are skipped;
+     (the repository's `environments/` and `rewards/` folders, installed inside the package) and the module
+     `agent_lightning.train.algorithms` (sft, grpo, rft), imported as ordinary modules; names starting with "_"
+     are helpers and are skipped;
   2. every `.py` file in extra folders: `--plugin-dir DIR` (repeatable) and `AGENT_LIGHTNING_PLUGIN_DIRS`
      (os.pathsep-separated), each folder scanned as a whole (both kinds may live in it);
-  3. the entry-point groups `agent_lightning.rewards` / `agent_lightning.environments` of installed packages;
+  3. the entry-point groups `agent_lightning.rewards` / `agent_lightning.environments` /
+     `agent_lightning.algorithms` of installed packages;
   4. on demand, a dotted path `package.module:function` or a file path `path/to/file.py:function`.
 
 Two plugins with the same name from different files are an error naming both files. A plugin file that
@@ -58,7 +63,7 @@ class Plugin:
 
 
 class Registry:
-    """Name -> Plugin for one kind ('reward' or 'environment')."""
+    """Name -> Plugin for one kind ('reward', 'environment' or 'algorithm')."""
 
     def __init__(self, kind: str, package: str, entry_point_group: str):
         self.kind = kind
@@ -138,6 +143,7 @@ def _module_file(module: Any) -> str:
 
 REWARDS = Registry("reward", "agent_lightning.rewards", "agent_lightning.rewards")
 ENVIRONMENTS = Registry("environment", "agent_lightning.environments", "agent_lightning.environments")
+ALGORITHMS = Registry("algorithm", "agent_lightning.train.algorithms", "agent_lightning.algorithms")
 
 
 # ------------------------------------------------------------------------------------------ decorators
@@ -160,6 +166,18 @@ def environment(name: str | None = None):
         cls.env_name = name or cls.__name__
         ENVIRONMENTS.add(cls.env_name, cls)
         return cls
+
+    return wrap
+
+
+def algorithm(name: str | None = None, *, section: str | None = None):
+    """Register a training algorithm under `name` (default: the function's name): a callable that takes a
+    `train.algorithm.Stage` (see that module for the contract). `section` names its config section, shown by
+    `algos list` (built-ins: sft, grpo, rft; a plugin's settings live under `algorithms.<name>`)."""
+
+    def wrap(fn):
+        ALGORITHMS.add(name or fn.__name__, fn, section=section or f"algorithms.{name or fn.__name__}")
+        return fn
 
     return wrap
 
@@ -223,11 +241,13 @@ def _failing_line(exc: BaseException, path: Path) -> str:
     return ""
 
 
-def _import_builtins(package: str) -> None:
-    """Import every public module and sub-package of a built-in package (their decorators register them)."""
-    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+def _import_builtins(name: str) -> None:
+    """Import a built-in module, or every public module and sub-package of a built-in package (their decorators
+    register them)."""
+    module = importlib.import_module(name)
+    for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
         if not info.name.startswith("_"):
-            importlib.import_module(f"{package}.{info.name}")
+            importlib.import_module(f"{name}.{info.name}")
 
 
 def _scan(folder: Path) -> None:
@@ -239,7 +259,7 @@ def _scan(folder: Path) -> None:
 
 
 def _load_entry_points() -> None:
-    for registry in (REWARDS, ENVIRONMENTS):
+    for registry in (REWARDS, ENVIRONMENTS, ALGORITHMS):
         for ep in importlib.metadata.entry_points(group=registry.entry_point_group):
             try:
                 obj = ep.load()
@@ -261,6 +281,7 @@ def discover() -> None:
     try:
         _import_builtins(ENVIRONMENTS.package)
         _import_builtins(REWARDS.package)
+        _import_builtins(ALGORITHMS.package)
         for folder in _extra_dirs():
             _scan(folder)
         _load_entry_points()

@@ -1,8 +1,9 @@
 """Command line: `python main_agent_lightning.py ...`
 
-    --algo {sft,grpo,rft,sft+grpo,sft+rft} [--config FILE] [--set key=value ...] [--max-steps N] [--save-steps N]
+    --algo NAME[+NAME...] [--config FILE] [--set key=value ...] [--max-steps N] [--save-steps N]
                                [--output-dir DIR] [--resume] [--plugin-dir DIR]
     rewards list [--json]          registered reward functions
+    algos list [--json]            registered training algorithms (built-ins and plugins) with their config sections
     rewards try NAME --env ENV --task-id ID --completion FILE   score one completion, show every argument
     env list [--json]              registered environments
     env run-calls --env NAME --calls FILE.jsonl [--task-id ID]   scripted tool calls in one fresh sandbox
@@ -25,7 +26,7 @@ import warnings
 
 from agent_lightning.errors import UserError
 
-SUBCOMMANDS = ("rewards", "env", "config", "trace", "eval", "memory")
+SUBCOMMANDS = ("rewards", "env", "algos", "config", "trace", "eval", "memory")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -41,7 +42,9 @@ def train_parser() -> argparse.ArgumentParser:
         prog="main_agent_lightning.py",
         description="Train a tool-using agent with TRL. Other commands: rewards list | env list | config show.",
     )
-    p.add_argument("--algo", required=True, choices=["sft", "grpo", "rft", "sft+grpo", "sft+rft"], help="Training algorithm.")
+    p.add_argument("--algo", required=True, metavar="NAME[+NAME...]",
+                   help="A registered algorithm (sft, grpo, rft, or a plugin's: `algos list`), or a chain such as "
+                        "sft+grpo, each stage starting from the adapter the previous one left.")
     _common(p)
     p.add_argument("--max-steps", type=int, help="Steps of each stage (--set grpo.max_steps=N sft.max_steps=N rft.max_steps=N).")
     p.add_argument("--save-steps", type=int,
@@ -56,7 +59,8 @@ def train_parser() -> argparse.ArgumentParser:
 def sub_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="main_agent_lightning.py")
     sub = p.add_subparsers(dest="command", required=True)
-    for name, help_text in (("rewards", "Reward functions."), ("env", "Environments.")):
+    for name, help_text in (("rewards", "Reward functions."), ("env", "Environments."),
+                            ("algos", "Training algorithms.")):
         cmd = sub.add_parser(name, help=help_text).add_subparsers(dest="action", required=True)
         lst = cmd.add_parser("list", help=f"List registered {name}.")
         lst.add_argument("--json", action="store_true")
@@ -131,18 +135,22 @@ def _quiet_libraries(verbose: bool) -> None:
 
 
 def cmd_list(kind: str, as_json: bool, plugin_dirs: list[str]) -> int:
-    from agent_lightning.registry import ENVIRONMENTS, REWARDS, add_plugin_dirs, discover
+    from agent_lightning.registry import ALGORITHMS, ENVIRONMENTS, REWARDS, add_plugin_dirs, discover
 
     add_plugin_dirs(plugin_dirs)
     discover()
-    registry = REWARDS if kind == "rewards" else ENVIRONMENTS
+    registry, extra, title = {
+        "rewards": (REWARDS, "weight", "rewards"), "env": (ENVIRONMENTS, "tools", "environments"),
+        "algos": (ALGORITHMS, "section", "training algorithms")}[kind]
     rows = []
     for plugin in registry.all():
         row = {"name": plugin.name, "source": plugin.source, "summary": plugin.summary}
         if kind == "rewards":
             row["weight"] = plugin.meta.get("weight", 1.0)
-        else:
+        elif kind == "env":
             row["tools"] = plugin.obj.tool_names() if hasattr(plugin.obj, "tool_names") else []
+        else:
+            row["section"] = plugin.meta.get("section")
         rows.append(row)
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -150,13 +158,12 @@ def cmd_list(kind: str, as_json: bool, plugin_dirs: list[str]) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="registered " + ("rewards" if kind == "rewards" else "environments"))
-    columns = ["name", "weight" if kind == "rewards" else "tools", "summary", "source"]
-    for c in columns:
+    table = Table(title=f"registered {title}")
+    for c in ["name", extra, "summary", "source"]:
         table.add_column(c, overflow="fold")
     for row in rows:
-        extra = str(row["weight"]) if kind == "rewards" else ", ".join(row["tools"]) or "(single-turn)"
-        table.add_row(row["name"], extra, row["summary"], os.path.relpath(row["source"]))
+        shown = ", ".join(row["tools"]) or "(single-turn)" if kind == "env" else str(row[extra])
+        table.add_row(row["name"], shown, row["summary"], os.path.relpath(row["source"]))
     Console().print(table)
     return 0
 
@@ -252,7 +259,7 @@ def run_sub(argv: list[str]) -> int:
         return cmd_run_calls(args)
     if args.command == "rewards" and args.action == "try":
         return cmd_try_reward(args)
-    if args.command in ("rewards", "env"):
+    if args.command in ("rewards", "env", "algos"):
         return cmd_list(args.command, args.json, args.plugin_dir)
     from agent_lightning.config import iter_help, load_config
 

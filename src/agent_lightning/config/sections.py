@@ -317,6 +317,8 @@ class Config:
     eval: EvalSection = field(default_factory=EvalSection, metadata={"help": "Evaluation at the end of each stage."})
     memory: MemorySection = field(default_factory=MemorySection,
                                   metadata={"help": "Code and SOP memory: store, prompt injection, retrieval."})
+    algorithms: dict[str, Any] = _f({}, "Settings of plugin algorithms, by name: `algorithms: {my_algo: {steps: 10}}` "
+                                        "(an algorithm reads its own as `stage.settings`).")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

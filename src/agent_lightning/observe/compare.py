@@ -16,9 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-STAGE_LABELS = {"sft": "after SFT", "grpo": "after SFT+GRPO", "rft": "after SFT+RFT"}
-
-
 def stage_rows(base: dict[str, Any] | None, stages: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per evaluated policy: name, success_rate, tasks, tool_error_rate, seconds (stage wall time), and
     `vs_previous`: the paired difference from the row before (None for the first row)."""
@@ -26,8 +23,9 @@ def stage_rows(base: dict[str, Any] | None, stages: dict[str, dict[str, Any]]) -
     from agent_lightning.stats import paired_difference
 
     reports = [("base", base, base.get("seconds") if base else None)] if base else []
-    reports += [(STAGE_LABELS.get(name, f"after {name}"), summary["eval"], summary.get("wall_seconds"))
-                for name, summary in stages.items() if summary.get("eval")]
+    names = list(stages)
+    reports += [("after " + "+".join(n.upper() for n in names[:i + 1]), summary["eval"], summary.get("wall_seconds"))
+                for i, (name, summary) in enumerate(stages.items()) if summary.get("eval")]
     rows = []
     for i, (label, report, seconds) in enumerate(reports):
         before = reports[i - 1][1] if i else None

@@ -1,0 +1,90 @@
+"""The algorithm contract: one training stage as a plugin, the same for the built-ins and for yours.
+
+    from agent_lightning import algorithm
+
+    @algorithm("imitate")
+    def imitate(stage):                          # a Stage: see below
+        \"\"\"One line that `algos list` shows.\"\"\"
+        model, tokenizer = stage.load_policy()   # base + what the previous stage left (or a fresh LoRA)
+        ...                                      # train it: your loop, or a TRL trainer
+        stage.save_adapter(model, tokenizer)     # RUN_DIR/<stage>/adapter, what the next stage starts from
+        return {"steps": n}                      # merged into the stage's summary.json
+
+`--algo a+b` runs registered algorithms in order, each in its own folder RUN_DIR/<name>/ (a single algorithm
+writes RUN_DIR itself), each starting from the adapter the previous one saved. An algorithm receives a `Stage`:
+the resolved config, its run directory, the environment class, the checkpoint to resume from (when --resume
+found one), the extra trainer callbacks, the previous stage's folder, its own settings (`algorithms.<name>` in
+the config), and helpers for what every algorithm needs. It must leave `adapter/` in its run directory (or, for
+an algorithm that only changes the prompt, `prompt.yaml`). The pipeline then writes summary.json (unless the
+algorithm wrote one), evaluates the adapter on the test split when `eval.at_end` is on, and builds the chain's
+comparison table. The built-ins (train/algorithms.py: sft, grpo, rft) are registered the same way.
+
+Not covered here: launching several processes (accelerate does; `agent_lightning.distributed` says who writes).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent_lightning.config import Config
+
+
+@dataclass
+class Stage:
+    """What one algorithm gets for one stage of a run (see the module docstring)."""
+
+    name: str
+    cfg: Config
+    run_dir: Path
+    env_cls: type
+    checkpoint: Path | None = None
+    callbacks: list[Any] = field(default_factory=list)
+    previous: Path | None = None  # the previous stage's folder in a chain, None for the first stage
+    started: float = field(default_factory=time.time)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """This algorithm's own settings: the config's `algorithms.<name>` mapping (empty when unset)."""
+        return dict(self.cfg.algorithms.get(self.name) or {})
+
+    @property
+    def init_adapter(self) -> str | None:
+        """The adapter this stage starts from: the previous stage's, else `policy.init_adapter`."""
+        return self.cfg.policy.init_adapter
+
+    def load_policy(self) -> tuple[Any, Any]:
+        """(model, tokenizer): the configured policy with a trainable LoRA, from `init_adapter` when there is one."""
+        from agent_lightning.policy import load_policy
+
+        return load_policy(self.cfg.policy)
+
+    def reward_suite(self) -> Any:
+        """The run's configured rewards as TRL reward functions (rewarding.RewardSuite)."""
+        from agent_lightning.rewarding import RewardSuite
+
+        return RewardSuite.from_config(self.cfg.rewards, self.env_cls)
+
+    def tasks(self, split: str = "train") -> list[dict[str, Any]]:
+        """The environment's task rows of `split` (training tasks from `env.train_tiers`)."""
+        from agent_lightning.envs import tasks_in_tiers
+
+        size = self.cfg.env.train_size if split == "train" else self.cfg.env.test_size
+        return tasks_in_tiers(self.env_cls, split, size, self.cfg.env.seed,
+                              self.cfg.env.train_tiers if split == "train" else None)
+
+    def log(self, metrics: dict[str, Any]) -> None:
+        """Append one line to RUN_DIR/metrics.jsonl (give it a `step`)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.run_dir / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(metrics) + "\n")
+
+    def save_adapter(self, model: Any, tokenizer: Any) -> Path:
+        """Save the PEFT adapter (and tokenizer) to RUN_DIR/adapter, loadable by PeftModel.from_pretrained."""
+        out = self.run_dir / "adapter"
+        model.save_pretrained(str(out))
+        tokenizer.save_pretrained(str(out))
+        return out
