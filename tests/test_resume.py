@@ -1,4 +1,5 @@
-"""Kill a real training process with SIGKILL after a checkpoint, resume it, and compare with a run never killed.
+"""Stop a real training process (SIGKILL after a checkpoint, SIGTERM mid-run), resume it, and compare with a run
+never stopped; and one writer per run directory.
 
     pytest tests/test_resume.py        (~40 s per test on 2 cores)
 
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from agent_lightning.observe.traces import read_jsonl
 from conftest import REPO, run_cli
 
 pytestmark = pytest.mark.slow  # trains or loads real models: `pytest -m 'not slow'` skips it
@@ -101,6 +103,10 @@ def test_grpo_killed_and_resumed_matches_an_uninterrupted_run(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"resuming from {resumed / f'checkpoint-{killed_at}'}" in result.stdout + result.stderr
 
+    assert_same_as_uninterrupted(resumed, reference, steps)
+
+
+def assert_same_as_uninterrupted(resumed: Path, reference: Path, steps: int) -> None:
     rows, ref_rows = metrics(resumed), metrics(reference)
     assert [r["step"] for r in rows] == list(range(1, steps + 1))  # each step exactly once
     for row, ref in zip(rows, ref_rows):
@@ -116,6 +122,61 @@ def test_grpo_killed_and_resumed_matches_an_uninterrupted_run(tmp_path):
     for key, value in ref_weights.items():  # optimizer moments restored: the same weights at the end
         assert (weights[key] - value).abs().max().item() < 1e-5, key
     assert json.loads((resumed / "summary.json").read_text())["steps"] == steps
+
+
+def terminate_after_step(args: list[str], run_dir: Path, step: int, timeout: float = 180) -> subprocess.CompletedProcess:
+    """Start training, send SIGTERM once `step` is logged in metrics.jsonl, and wait for the run to end."""
+    proc = subprocess.Popen([sys.executable, str(REPO / "main_agent_lightning.py"), *args], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(r.get("step", 0) >= step for r in read_jsonl(run_dir / "metrics.jsonl")):  # skips a half-written line
+            proc.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_sigterm_saves_at_the_next_step_and_resume_matches_an_uninterrupted_run(tmp_path):
+    config, steps = _config(tmp_path), 4
+    reference, stopped = tmp_path / "reference", tmp_path / "stopped"
+    args = _train_args(config, "grpo", steps, stopped) + ["--save-steps", "100"]  # no periodic checkpoint to fall back on
+    uninterrupted = subprocess.Popen([sys.executable, str(REPO / "main_agent_lightning.py"),
+                                      *_train_args(config, "grpo", steps, reference)], cwd=REPO,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        result = terminate_after_step(args, stopped, step=1)
+    finally:
+        _, err = uninterrupted.communicate(timeout=300)
+    assert uninterrupted.returncode == 0, err[-2000:]
+    assert result.returncode == 143, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    saved = sorted(int(p.name.split("-")[1]) for p in stopped.glob("checkpoint-*"))
+    assert saved and saved[-1] < steps and "Traceback" not in result.stderr
+    assert last == (f"stopped by SIGTERM after saving {stopped / f'checkpoint-{saved[-1]}'}; continue with the same "
+                    "command and --resume.")
+    assert not (stopped / "summary.json").exists() and not (stopped / ".lock").exists()
+    resumed = run_cli(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert_same_as_uninterrupted(stopped, reference, steps)
+
+
+def test_a_second_run_on_a_directory_in_use_exits_2_naming_the_holder(tmp_path):
+    config, run_dir = _config(tmp_path), tmp_path / "busy"
+    first = subprocess.Popen([sys.executable, str(REPO / "main_agent_lightning.py"),
+                              *_train_args(config, "grpo", 40, run_dir)], cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / ".lock").is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = run_cli(*_train_args(config, "grpo", 40, run_dir))
+        assert second.returncode == 2 and "Traceback" not in second.stderr
+        assert f"is in use by pid {first.pid} on host" in second.stderr.strip().splitlines()[-1]
+    finally:
+        first.kill()
+        first.wait()
 
 
 def test_sft_grpo_killed_inside_sft_resumes_sft_then_runs_grpo(tmp_path):

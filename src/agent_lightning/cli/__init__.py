@@ -303,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_sub(argv)
         return run_train(argv)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from agent_lightning.train.graceful import Preempted
+
+        print(f"{'' if isinstance(exc, Preempted) else 'error: '}{exc}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:  # e.g. piped into `head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

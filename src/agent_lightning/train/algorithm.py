@@ -44,7 +44,18 @@ class Stage:
     checkpoint: Path | None = None
     callbacks: list[Any] = field(default_factory=list)
     previous: Path | None = None  # the previous stage's folder in a chain, None for the first stage
+    graceful: Any = None  # train.graceful.GracefulStop of the run: add `stop_callback()` to a Trainer
     started: float = field(default_factory=time.time)
+
+    def stop_callback(self) -> Any:
+        """A TrainerCallback that saves a checkpoint and stops at the next step when the run gets SIGTERM/SIGINT;
+        call `stopped(step)` after training (it raises when that happened). None outside a run."""
+        return self.graceful.callback() if self.graceful is not None else None
+
+    def stopped(self, step: int) -> None:
+        """Raise train.graceful.Preempted when a signal stopped training after checkpoint-`step`."""
+        if self.graceful is not None:
+            self.graceful.check(self.run_dir, step)
 
     @property
     def settings(self) -> dict[str, Any]:

@@ -76,7 +76,7 @@ def trainer_stage(stage: Stage) -> dict[str, Any]:
         model, tokenizer = load_policy(cfg.policy)
     trainable, total = trainable_summary(model)
     all_callbacks = [MetricsCallback(metrics_path, suite.error_counts), RichProgressCallback(name.upper()),
-                     *(callbacks or [])]
+                     *(callbacks or []), *([stage.stop_callback()] if stage.graceful is not None else [])]
     sampled = None
     if name == "rft":
         from agent_lightning.train.rft import prepare_samples
@@ -96,6 +96,7 @@ def trainer_stage(stage: Stage) -> dict[str, Any]:
     if checkpoint is not None:
         log.info("%s: resuming from %s (step %d)", name, checkpoint, rundir.checkpoint_step(checkpoint))
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    stage.stopped(trainer.state.global_step)  # a SIGTERM saved checkpoint-N and stops the run here
     trainer.save_model(str(run_dir / "adapter"))  # every process: ZeRO-3 gathers the shards; the main one writes
     errors = distributed.sum_counts(suite.error_counts)
     if trainer.is_world_process_zero():

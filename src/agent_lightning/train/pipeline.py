@@ -15,6 +15,7 @@ train their share of each batch and wait where they need its files.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -27,6 +28,8 @@ from agent_lightning.config import Config
 from agent_lightning.errors import UserError, close_matches
 from agent_lightning.train import rundir
 from agent_lightning.train.algorithm import Stage
+from agent_lightning.train.graceful import GracefulStop
+from agent_lightning.train.run_lock import RunLock
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,8 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     `sft+grpo` runs SFT into RUN_DIR/sft, then GRPO from its adapter into RUN_DIR/grpo (`sft+rft`: RFT into
     RUN_DIR/rft), and copies the final stage's adapter to RUN_DIR/adapter, where a single-stage run leaves its
     own; with --resume a stage that already finished is skipped and any other continues from its latest
-    checkpoint."""
+    checkpoint. The run holds RUN_DIR/.lock throughout (train/run_lock.py: one writer per run directory), and a
+    SIGTERM or SIGINT saves a checkpoint at the next step and raises `Preempted` (train/graceful.py)."""
     from agent_lightning.envs import environment_class
     from agent_lightning.registry import discover
     from agent_lightning.rewarding import RewardSuite
@@ -66,7 +70,18 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     names = parse_chain(algo)
     env_cls = environment_class(cfg)  # unknown env or reward: fail here, before loading weights
     RewardSuite.from_config(cfg.rewards, env_cls)
-    run_dir, checkpoint = resolve_run_dir(cfg, algo, output_dir, resume)
+    with contextlib.ExitStack() as held:
+        if output_dir and distributed.is_main():  # before its checkpoints are looked at: a live run owns them
+            held.enter_context(RunLock(Path(output_dir)))
+        run_dir, checkpoint = resolve_run_dir(cfg, algo, output_dir, resume)
+        if not output_dir and distributed.is_main():
+            held.enter_context(RunLock(run_dir))
+        stop = held.enter_context(GracefulStop())
+        return _run(cfg, algo, names, env_cls, run_dir, checkpoint, resume, list(callbacks or []), stop)
+
+
+def _run(cfg: Config, algo: str, names: list[str], env_cls: type, run_dir: Path, checkpoint: Path | None,
+         resume: bool, callbacks: list[Any], stop: GracefulStop) -> Path:
     distributed.quiet_other_processes()
     if distributed.is_main():
         rundir.write_config(run_dir, cfg, algo)
@@ -77,7 +92,7 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
                     cfg.sft.max_steps, run_dir, algo.upper(), run_dir, algo)
         names, algo = ["sft", *names], f"sft+{algo}"
     if len(names) == 1:
-        run_stage(Stage(names[0], cfg, run_dir, env_cls, checkpoint, list(callbacks or [])))
+        run_stage(Stage(names[0], cfg, run_dir, env_cls, checkpoint, callbacks, graceful=stop))
         return run_dir
     base = baseline_eval(cfg, run_dir, resume)
     stages = {}
@@ -92,7 +107,7 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
             log.info("%s: already done in %s; skipping", stage, stage_dir)
         else:
             stage_checkpoint = rundir.latest_checkpoint(stage_dir) if resume and stage_dir.exists() else None
-            run_stage(Stage(stage, cfg, stage_dir, env_cls, stage_checkpoint, list(callbacks or []), previous))
+            run_stage(Stage(stage, cfg, stage_dir, env_cls, stage_checkpoint, callbacks, previous, graceful=stop))
         stages[stage] = json.loads((stage_dir / "summary.json").read_text())
         previous = stage_dir
     if distributed.is_main():
