@@ -74,7 +74,7 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
 
     discover()
     env_cls = environment_class(cfg)
-    suite = RewardSuite.from_config(cfg.rewards, env_cls)
+    suite = RewardSuite.from_config(cfg.rewards, env_cls, cfg.env)
     memory = MemoryContext.for_run(cfg.memory)  # same prompts (retrieved context) as training
     size = cfg.env.test_size if split == "test" else cfg.env.train_size
     tasks = env_cls.tasks(split, size, cfg.env.seed)[: limit or None]

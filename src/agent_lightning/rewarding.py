@@ -51,11 +51,17 @@ TRL_ARGUMENTS = ("prompts", "completions", "completion_ids", "environments", "tr
                  "log_extra")
 
 
+class EnvironmentFailures(UserError):
+    """Too many episodes of a batch failed in the environment itself: the run stops (not isolated like a reward)."""
+
+
 class RewardSuite:
     """The run's reward functions, their weights and their error counters."""
 
-    def __init__(self, env_cls: type | None = None):
+    def __init__(self, env_cls: type | None = None, on_failure: str = "zero", max_failure_share: float = 1.0):
         self.env_cls = env_cls
+        self.on_failure, self.max_failure_share = on_failure, max_failure_share
+        self.env_failures: Counter[str] = Counter()  # environment name -> episodes its reset or verifier failed
         self.functions: list[Any] = []
         self.weights: list[float] = []
         self.error_counts: Counter[str] = Counter()
@@ -67,10 +73,11 @@ class RewardSuite:
         self._scored: list[Any] | None = None
 
     @classmethod
-    def from_config(cls, specs: list[RewardSpec], env_cls: type | None = None) -> "RewardSuite":
+    def from_config(cls, specs: list[RewardSpec], env_cls: type | None = None, env: Any = None) -> "RewardSuite":
+        """The suite of `specs`; `env` (the config's env section) sets how environment failures are handled."""
         if not specs:
             raise UserError("rewards: the config names no reward; add one, e.g. rewards: [{name: task_success}].")
-        suite = cls(env_cls)
+        suite = cls(env_cls, *((env.on_failure, env.max_failure_share) if env is not None else ()))
         names = [spec.name for spec in specs]
         for name in names:
             if names.count(name) > 1:
@@ -123,7 +130,15 @@ class RewardSuite:
         for env, completion in zip(envs, completions, strict=True):
             if not env.outcome.verified:
                 env._finish_episode(completion)
+                if getattr(env, "failure", None):
+                    self.env_failures[getattr(env, "env_name", "") or type(env).__name__] += 1
         self._batch_completions, self._batch_envs = completions, envs
+        failed = [env.failure for env in envs if getattr(env, "failure", None)]
+        if envs and len(failed) / len(envs) > self.max_failure_share:
+            raise EnvironmentFailures(
+                f"environment '{getattr(envs[0], 'env_name', '')}': {len(failed)} of {len(envs)} episodes of this batch "
+                f"failed in the environment itself (first: {failed[0]}); fix it, or raise env.max_failure_share "
+                f"({self.max_failure_share}).")
         return envs
 
     def record(self, name: str, values: list[float | None], prompts: Any, completions: list[Any],
@@ -213,7 +228,13 @@ class _BoundReward:
             if "environments" in self.declared or self.takes_all:
                 available["environments"] = self.suite.environments_for(completions, kwargs)
             args = available if self.takes_all else {k: v for k, v in available.items() if k in self.declared}
-            return self._validate(self._invoke({**args, **self.extra}), n)
+            values = self._validate(self._invoke({**args, **self.extra}), n)
+            if self.suite.on_failure == "skip" and self.suite.env_cls is not None:
+                envs = self.suite.environments_for(completions, kwargs) or []
+                values = [None if getattr(env, "failure", None) else v for v, env in zip(values, envs)] or values
+            return values
+        except EnvironmentFailures:
+            raise
         except Exception as exc:  # noqa: BLE001 - a reward must never stop training unless on_error=raise
             if self.on_error == "raise":
                 raise

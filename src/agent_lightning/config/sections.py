@@ -90,9 +90,16 @@ class EnvSection:
     max_turns: int = _f(6, "Tool environments: most tool-calling rounds per episode (then the episode ends).")
     train_tiers: list[int] = _f([], "Training tasks (SFT demonstrations, GRPO prompts) only from these task tiers "
                                     "(the rows' `tier`); empty: every tier. Test tasks always keep every tier.")
+    on_failure: str = _f("zero", "An episode whose environment failed (reset or verifier raised): 'zero' scores it as "
+                                 "a failed episode, 'skip' gives it no reward (None: left out of its group's baseline).")
+    max_failure_share: float = _f(0.5, "Stop the run with one line when more than this share of a batch's episodes "
+                                       "failed in the environment itself (a broken plugin, a flaky service).")
 
     def validate(self) -> None:
         _at_least(self, "env", 1, "train_size", "test_size", "max_turns")
+        _one_of(self, "env", "on_failure", ("zero", "skip"))
+        if not 0 < self.max_failure_share <= 1:
+            raise UserError(f"env.max_failure_share: expected a share in (0, 1], got {self.max_failure_share}.")
 
 @dataclass
 class RewardSpec:

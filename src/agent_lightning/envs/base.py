@@ -18,7 +18,10 @@ a `ToolError`, or a malformed call from the parser (the `__malformed__` argument
 raised as a `ToolError` with a one-line message for the policy (TRL returns it as `{"error": ...}` and counts
 it in `tools/failure_frequency`) and counted in `outcome.tool_errors`; long results are truncated to
 `max_tool_output_chars`. Any other exception is a bug in the environment and keeps its traceback in the log,
-but still reaches the policy as an error instead of stopping training. `reset` is wrapped too: an instance
+but still reaches the policy as an error instead of stopping training. An exception in `reset` or in the verifier
+(`_finish`) is isolated the same way: the episode is marked `failure` (a one-line reason), its outcome is a
+failure, the traceback is logged once per distinct error, and the reward suite counts it and applies
+`env.on_failure` / `env.max_failure_share` (rewarding.py). `reset` is wrapped too: an instance
 built with a memory context (`environment_factory(env_cls, memory)` in envs/__init__.py sets `env.memory`)
 appends what that context retrieves for the task (code chunks, SOPs) to what reset returns and records it in
 `self.retrieved` (memory/context.py). The contract holds no process-wide state: what an instance knows, it was
@@ -32,6 +35,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -91,8 +95,16 @@ def _with_memory(reset: Any) -> Any:
     def wrapped(self: Environment, *args: Any, **task: Any) -> str | None:
         outer = not getattr(self, "_in_reset", False)
         self._in_reset = True
+        if outer:
+            self.failure = None
         try:
             observation = reset(self, *args, **task)
+        except Exception as exc:  # noqa: BLE001 - a broken environment fails its episode, not the run
+            if not outer:
+                raise
+            self.task = task
+            self._fail("reset", exc)
+            return None
         finally:
             if outer:
                 self._in_reset = False
@@ -112,6 +124,7 @@ class Environment:
     env_name: ClassVar[str] = ""
     system_prompt: ClassVar[str] = ""
     max_tool_output_chars: ClassVar[int] = 2000
+    _failures_logged: ClassVar[set[str]] = set()  # which distinct errors have had their traceback logged
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -131,6 +144,7 @@ class Environment:
         self.calls: list[dict[str, Any]] = []
         self.retrieved: dict[str, Any] | None = None  # what memory put in this episode's prompt (memory/context.py)
         self.memory: Any = None  # a memory.context.MemoryContext, set by envs.environment_factory
+        self.failure: str | None = None  # why the environment itself failed this episode (reset or verifier raised)
 
     @classmethod
     def tasks(cls, split: str, size: int, seed: int) -> list[dict[str, Any]]:
@@ -157,13 +171,34 @@ class Environment:
         """Verify once after the rollout: `_finish` on the last assistant text, plus turn and tool counts."""
         messages = completion if isinstance(completion, list) else [{"role": "assistant", "content": completion}]
         assistant = [m for m in messages if isinstance(m, dict) and m.get("role") == "assistant"]
-        outcome = self._finish(content_text(assistant[-1].get("content")) if assistant else "")
+        try:
+            outcome = Outcome() if self.failure else self._finish(
+                content_text(assistant[-1].get("content")) if assistant else "")
+        except Exception as exc:  # noqa: BLE001 - a verifier bug fails the episode, not the run
+            self._fail("verifier", exc)
+            outcome = Outcome()
+        if self.failure:
+            outcome.success, outcome.detail = False, f"environment failure: {self.failure}"
         outcome.turns = max(len(assistant), 1)
         outcome.tool_calls = len(self.calls)
         outcome.tool_errors = sum(1 for c in self.calls if not c["ok"])
         outcome.verified = True
         self.outcome = outcome
         return outcome
+
+
+    def _fail(self, where: str, exc: Exception) -> None:
+        """Mark this episode failed by the environment itself; the traceback is logged once per distinct error."""
+        self.failure = f"{where} raised {type(exc).__name__}: {exc}".splitlines()[0][:300]
+        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        key = f"{type(self).__name__}:{where}:{type(exc).__name__}:{frame.filename if frame else ''}:" \
+              f"{frame.lineno if frame else ''}"  # one error = one raising line, whatever its message says
+        if key in Environment._failures_logged:
+            log.warning("environment %s: %s", self.env_name or type(self).__name__, self.failure)
+        else:
+            Environment._failures_logged.add(key)
+            log.error("environment %s: %s (the episode counts as failed; this traceback is shown once)",
+                      self.env_name or type(self).__name__, self.failure, exc_info=exc)
 
 
 Environment.reset = _with_memory(Environment.reset)  # type: ignore[method-assign]

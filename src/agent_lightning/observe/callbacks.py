@@ -2,7 +2,8 @@
 
 The metrics line keeps TRL's names and adds what a user of an RL run asks first:
 `step`, `reward`, `reward_std`, `rewards/<name>/mean|std`, `frac_reward_zero_std` (groups with no learning
-signal), `signal/flags` (observe/diagnostics.py), `step_seconds`, `tokens_per_second`, `reward_errors/<name>`
+signal), `signal/flags` (observe/diagnostics.py), `step_seconds`, `tokens_per_second`, `reward_errors/<name>`,
+`env_failures/<environment>` (episodes whose reset or verifier raised)
 (isolated failures so far, summed over all processes).
 Only the main process writes; TRL and the Trainer already gather rewards, loss and token counts across processes,
 and the reward error counters are summed here (every process takes part in that exchange, so `on_log` runs the
@@ -31,9 +32,11 @@ def _clean(value: Any) -> Any:
 class MetricsCallback(TrainerCallback):
     """Appends one JSON line per logged training step to `path`."""
 
-    def __init__(self, path: Path, error_counts: dict[str, int] | None = None):
+    def __init__(self, path: Path, error_counts: dict[str, int] | None = None,
+                 env_failures: dict[str, int] | None = None):
         self.path = Path(path)
         self.error_counts = error_counts if error_counts is not None else {}
+        self.env_failures = env_failures if env_failures is not None else {}
         self._step_start: float | None = None
         self._step_seconds: list[float] = []
         self._last_tokens: float | None = None
@@ -50,6 +53,7 @@ class MetricsCallback(TrainerCallback):
         if not logs or not {"reward", "loss", "eval_loss"} & set(logs):
             return
         errors = sum_counts(self.error_counts)
+        env_failures = sum_counts(self.env_failures)
         if not state.is_world_process_zero:
             self._step_seconds.clear()
             return
@@ -65,6 +69,8 @@ class MetricsCallback(TrainerCallback):
             self._last_tokens = tokens
         for name, count in sorted(errors.items()):
             record[f"reward_errors/{name}"] = count
+        for name, count in sorted(env_failures.items()):
+            record[f"env_failures/{name}"] = count
         self._step_seconds.clear()
         self.last = record
         with self.path.open("a") as f:

@@ -77,7 +77,7 @@ class Stage:
         """The run's configured rewards as TRL reward functions (rewarding.RewardSuite)."""
         from agent_lightning.rewarding import RewardSuite
 
-        return RewardSuite.from_config(self.cfg.rewards, self.env_cls)
+        return RewardSuite.from_config(self.cfg.rewards, self.env_cls, self.cfg.env)
 
     def tasks(self, split: str = "train") -> list[dict[str, Any]]:
         """The environment's task rows of `split` (training tasks from `env.train_tiers`)."""

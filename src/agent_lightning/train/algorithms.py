@@ -59,7 +59,7 @@ def trainer_stage(stage: Stage) -> dict[str, Any]:
     name, cfg, run_dir, env_cls, checkpoint, callbacks = (stage.name, stage.cfg, stage.run_dir, stage.env_cls,
                                                           stage.checkpoint, stage.callbacks)
     run_dir.mkdir(parents=True, exist_ok=True)
-    suite = RewardSuite.from_config(cfg.rewards, env_cls)
+    suite = RewardSuite.from_config(cfg.rewards, env_cls, cfg.env)
     metrics_path = run_dir / "metrics.jsonl"
     suite.trace_dir = run_dir / "traces"
     if distributed.is_main() and checkpoint is not None:
@@ -75,8 +75,9 @@ def trainer_stage(stage: Stage) -> dict[str, Any]:
     with distributed.main_process_first():  # a converted/built policy is cached once, by the main process
         model, tokenizer = load_policy(cfg.policy)
     trainable, total = trainable_summary(model)
-    all_callbacks = [MetricsCallback(metrics_path, suite.error_counts), RichProgressCallback(name.upper()),
-                     *(callbacks or []), *([stage.stop_callback()] if stage.graceful is not None else [])]
+    all_callbacks = [MetricsCallback(metrics_path, suite.error_counts, suite.env_failures),
+                     RichProgressCallback(name.upper()), *(callbacks or []),
+                     *([stage.stop_callback()] if stage.graceful is not None else [])]
     sampled = None
     if name == "rft":
         from agent_lightning.train.rft import prepare_samples
@@ -149,6 +150,7 @@ def write_summary(run_dir: Path, cfg: Config, algo: str, started: float, result:
         "loss_last": losses[-1]["loss"] if losses else None,
         "eval_loss_last": evals[-1] if evals else None,
         "reward_errors": dict(suite.error_counts) if errors is None else errors,
+        "env_failures": dict(suite.env_failures),
         "signal_warnings": list(suite.diagnostics.ever) if suite.diagnostics is not None else [],
         "trainable_params": trainable,
         "total_params": total,
