@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -160,6 +161,25 @@ def test_sigterm_saves_at_the_next_step_and_resume_matches_an_uninterrupted_run(
     resumed = run_cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert_same_as_uninterrupted(stopped, reference, steps)
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_whole_one(tmp_path):
+    config, steps = _config(tmp_path), 4
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    assert run_cli(*_train_args(config, "grpo", steps, reference)).returncode == 0
+    killed_at = kill_after_checkpoint(_train_args(config, "grpo", steps, resumed), resumed, before_step=steps)
+    torn = resumed / f"checkpoint-{killed_at + 1}"  # a newer checkpoint whose weights were cut off mid-write
+    shutil.copytree(resumed / f"checkpoint-{killed_at}", torn)
+    state = json.loads((torn / "trainer_state.json").read_text())
+    (torn / "trainer_state.json").write_text(json.dumps({**state, "global_step": killed_at + 1}))
+    weights = torn / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:300])
+    result = run_cli(*_train_args(config, "grpo", steps, resumed), "--resume")
+    assert result.returncode == 0, result.stderr[-2000:]
+    log = result.stdout + result.stderr
+    assert f"skipping {torn}: adapter_model.safetensors is damaged" in log
+    assert f"resuming from {resumed / f'checkpoint-{killed_at}'}" in log
+    assert_same_as_uninterrupted(resumed, reference, steps)
 
 
 def test_a_second_run_on_a_directory_in_use_exits_2_naming_the_holder(tmp_path):

@@ -54,7 +54,12 @@ def load_for_eval(cfg: Config, adapter: str | None) -> tuple[Any, Any]:
 
         if not (Path(adapter) / "adapter_config.json").is_file():
             raise UserError(f"--adapter {adapter}: no adapter_config.json there (expected a run's adapter/ folder).")
-        model = PeftModel.from_pretrained(model, adapter)
+        try:
+            model = PeftModel.from_pretrained(model, adapter)
+        except Exception as exc:  # noqa: BLE001 - a damaged or foreign adapter: one line naming the file
+            raise UserError(f"--adapter {adapter}: cannot be loaded ({type(exc).__name__}: {str(exc)[:160]}); the "
+                            "adapter files are damaged or were made for another base model: point --adapter at a "
+                            "whole adapter/ folder of a run on this policy.".replace("\n", " ")) from None
         if can_merge(model):
             model = model.merge_and_unload()  # plain weights: no per-layer adapter work at every generated token
     model.eval()

@@ -43,7 +43,7 @@ def resolve_run_dir(cfg: Config, algo: str, output_dir: str | None, resume: bool
         run_dir = distributed.broadcast(rundir.new_run_dir(cfg, algo))  # one name, even if clocks tick apart
     checkpoint = None
     if resume:
-        checkpoint = rundir.latest_checkpoint(run_dir)
+        checkpoint = rundir.latest_checkpoint(run_dir, set_aside=distributed.is_main())
         if checkpoint is None:
             log.warning("--resume: no checkpoint in %s yet; starting from step 0", run_dir)
     elif output_dir and rundir.latest_checkpoint(run_dir) is not None:
@@ -106,7 +106,8 @@ def _run(cfg: Config, algo: str, names: list[str], env_cls: type, run_dir: Path,
         if resume and done.exists() and json.loads(done.read_text()).get("steps", 0) >= wanted:
             log.info("%s: already done in %s; skipping", stage, stage_dir)
         else:
-            stage_checkpoint = rundir.latest_checkpoint(stage_dir) if resume and stage_dir.exists() else None
+            stage_checkpoint = rundir.latest_checkpoint(stage_dir, set_aside=distributed.is_main()) \
+                if resume and stage_dir.exists() else None
             run_stage(Stage(stage, cfg, stage_dir, env_cls, stage_checkpoint, callbacks, previous, graceful=stop))
         stages[stage] = json.loads((stage_dir / "summary.json").read_text())
         previous = stage_dir

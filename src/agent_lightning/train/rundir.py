@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import time
@@ -25,6 +26,7 @@ from agent_lightning.config import Config
 from agent_lightning.errors import UserError
 from agent_lightning.observe.traces import read_jsonl
 
+log = logging.getLogger(__name__)
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -50,10 +52,53 @@ def latest_run_dir(cfg: Config, algo: str) -> Path:
     return candidates[-1]
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    found = [(int(m.group(1)), p) for p in run_dir.glob("checkpoint-*") if (m := CHECKPOINT.match(p.name))]
-    found = [(step, p) for step, p in found if (p / "trainer_state.json").is_file()]
-    return max(found)[1] if found else None
+def latest_checkpoint(run_dir: Path, set_aside: bool = False) -> Path | None:
+    """The newest checkpoint-N of `run_dir` that is whole (`checkpoint_problem`); a newer damaged or half-written
+    one is skipped with a warning naming what is wrong with it, and with `set_aside` (a resume, main process)
+    renamed to checkpoint-N.damaged so the resumed run writes a clean one in its place. None when none is whole."""
+    found = sorted(((int(m.group(1)), p) for p in run_dir.glob("checkpoint-*") if (m := CHECKPOINT.match(p.name))),
+                   reverse=True)
+    for _, path in found:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path
+        log.warning("--resume: skipping %s: %s; falling back to the previous checkpoint", path, problem)
+        if set_aside:
+            path.rename(path.with_name(path.name + ".damaged"))
+    return None
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why a checkpoint folder cannot be resumed from (None: it is whole). The Trainer writes trainer_state.json
+    last, so a checkpoint cut off while being written has none; a damaged one has files that do not parse:
+    safetensors headers and tensors, the zip archives torch saves (optimizer, scheduler, RNG), the JSON state."""
+    import zipfile
+
+    state = path / "trainer_state.json"
+    if not state.is_file():
+        return "no trainer_state.json (cut off while being written)"
+    try:
+        json.loads(state.read_text())
+    except (OSError, ValueError) as exc:
+        return f"trainer_state.json does not parse ({exc})"
+    for file in sorted(path.glob("*.safetensors")):
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(file), "pt") as handle:
+                for key in handle.keys():
+                    handle.get_slice(key)
+        except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged file
+            return f"{file.name} is damaged ({type(exc).__name__}: {str(exc)[:120]})"
+    for file in sorted([*path.glob("*.pt"), *path.glob("*.pth")]):
+        try:
+            with zipfile.ZipFile(file) as archive:
+                bad = archive.testzip()
+        except (OSError, zipfile.BadZipFile) as exc:
+            return f"{file.name} is damaged ({exc})"
+        if bad is not None:
+            return f"{file.name} is damaged (member {bad} fails its CRC)"
+    return None
 
 
 def checkpoint_step(checkpoint: Path) -> int:
