@@ -102,3 +102,17 @@ def test_a_killed_index_run_is_finished_by_the_next_one_without_duplicates(tmp_p
     assert len(ids) == len(set(ids)) == resumed.total_chunks == clean.total_chunks == 160
     assert len({(m["path"], m["start_line"], m["end_line"]) for m in metas}) == 160
     assert set(ids) == set(CodeStore(tmp_path / "clean").all_chunks()[0])
+
+
+def test_a_damaged_store_is_one_line_with_the_rebuild_command(store, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(store.dir, broken)
+    database = broken / "chroma" / "chroma.sqlite3"
+    database.write_bytes(database.read_bytes()[: database.stat().st_size // 3])  # torn mid-write, a full disk
+    result = _in_process(["memory", "query", "fibonacci", "--store", str(broken)])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: memory store {broken}: the Chroma index is damaged")
+    assert f"rm -r {broken} && python main_agent_lightning.py memory index PATH --store {broken}" in line

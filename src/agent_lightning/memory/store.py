@@ -104,7 +104,17 @@ def chroma_client(store_dir: Path) -> Any:
     from chromadb.config import Settings
 
     ensure_store_dir(store_dir)
-    return chromadb.PersistentClient(path=str(store_dir / "chroma"), settings=Settings(anonymized_telemetry=False))
+    try:
+        return chromadb.PersistentClient(path=str(store_dir / "chroma"), settings=Settings(anonymized_telemetry=False))
+    except Exception as exc:  # noqa: BLE001 - a damaged index is the user's to rebuild: one line that says how
+        raise damaged_store(store_dir, exc) from None
+
+
+def damaged_store(store_dir: Path, exc: Exception) -> UserError:
+    """The one-line error for a Chroma index that cannot be opened or read, with the commands that rebuild it."""
+    return UserError(f"memory store {store_dir}: the Chroma index is damaged ({type(exc).__name__}: "
+                     f"{str(exc).splitlines()[0][:120]}); rebuild it: rm -r {store_dir} && python "
+                     f"main_agent_lightning.py memory index PATH --store {store_dir}")
 
 
 @contextlib.contextmanager
@@ -163,9 +173,12 @@ class CodeStore:
     def collection(self) -> Any:
         if self._collection is None:
             self._client = chroma_client(self.dir)
-            self._collection = self._client.get_or_create_collection(
-                self.collection_name, embedding_function=ChromaEmbedding(self.embedder),
-                configuration={"hnsw": {"space": "cosine"}})
+            try:
+                self._collection = self._client.get_or_create_collection(
+                    self.collection_name, embedding_function=ChromaEmbedding(self.embedder),
+                    configuration={"hnsw": {"space": "cosine"}})
+            except Exception as exc:  # noqa: BLE001 - see damaged_store
+                raise damaged_store(self.dir, exc) from None
         return self._collection
 
     def count(self) -> int:

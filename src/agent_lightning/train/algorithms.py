@@ -12,6 +12,8 @@ Not covered here: chaining stages and the run directory (train/pipeline.py).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import time
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 
 from agent_lightning import distributed
 from agent_lightning.config import Config
+from agent_lightning.errors import UserError
 from agent_lightning.observe.traces import truncate_after as truncate_traces
 from agent_lightning.registry import algorithm
 from agent_lightning.train import rundir
@@ -96,7 +99,8 @@ def trainer_stage(stage: Stage) -> dict[str, Any]:
                                      [SignalCallback(suite.diagnostics), *all_callbacks], checkpoint)
     if checkpoint is not None:
         log.info("%s: resuming from %s (step %d)", name, checkpoint, rundir.checkpoint_step(checkpoint))
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    with disk_full_is_one_line(run_dir):
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     stage.stopped(trainer.state.global_step)  # a SIGTERM saved checkpoint-N and stops the run here
     trainer.save_model(str(run_dir / "adapter"))  # every process: ZeRO-3 gathers the shards; the main one writes
     errors = distributed.sum_counts(suite.error_counts)
@@ -117,6 +121,21 @@ def trainer_stage(stage: Stage) -> dict[str, Any]:
             log.info("%s", format_report(report))
             rundir.write_json(run_dir / "summary.json", {**summary, "eval": report})
     return {}
+
+
+@contextlib.contextmanager
+def disk_full_is_one_line(run_dir: Path) -> Any:
+    """A full disk while training (a checkpoint, the metrics) ends the run with one line: free space and resume; the
+    checkpoint it cut off is skipped by --resume (rundir.checkpoint_problem), the previous one is whole.
+    Not tested by the suite (it would need a file system that fills up); written from errno and the message."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - only a full disk is turned into a line; anything else re-raises
+        if getattr(exc, "errno", None) != errno.ENOSPC and "No space left on device" not in str(exc):
+            raise
+        raise UserError(f"disk full while writing {run_dir} ({getattr(exc, 'filename', None) or type(exc).__name__}); "
+                        "free space and run the same command with --resume (the last whole checkpoint is used).") \
+            from None
 
 
 def write_summary(run_dir: Path, cfg: Config, algo: str, started: float, result: Any, suite: Any,
