@@ -8,7 +8,7 @@ Per program: a private scratch folder (/workspace/job-<i>) as cwd, its own proce
 output in a file this driver created with O_EXCL and unlinked at once (only the driver's and the child's
 descriptors reach it), and a wall-clock kill. The program's `files` are read and written into its folder only
 AFTER it was forked, so its memory never holds them: a program can wait for a file it must not leak (see
-environments/_code_harness.py). After each program every other process in the namespace is killed (kill -1 from
+environments/_code_harness.py); each appears whole, by a rename. After each program every other process in the namespace is killed (kill -1 from
 init), so nothing of one program outlives it. The driver reads JOBS.jsonl line by line and unlinks it first, is
 not dumpable (no ptrace or /proc access by the programs, which share its uid), and, as the namespace's init,
 ignores signals the programs send it. Not covered: programs are isolated from each other only as processes.
@@ -72,12 +72,16 @@ def wait_child(pid, wall_seconds):
 
 
 def write_files(work, files):
+    """Each file is written under a temporary name and renamed into place, so a program that waits for it (the
+    harness polls for secret.json) sees it whole or not at all; never half-written (under load it would)."""
     for name, text in files.items():
         if "/" in name or name in ("", ".", ".."):
             continue
-        fd = os.open(os.path.join(work, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        partial = os.path.join(work, f".{name}.partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        os.rename(partial, os.path.join(work, name))
 
 
 def main():
