@@ -57,3 +57,16 @@ def test_a_damaged_adapter_is_one_line_in_eval(tmp_path):
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def test_a_policy_folder_with_a_damaged_tokenizer_is_one_line(tmp_path):
+    from agent_lightning.config import PolicySection
+    from agent_lightning.policy import resolve_source
+
+    folder = tmp_path / "policy"
+    shutil.copytree(resolve_source(PolicySection(source="tiny-mistral")), folder)
+    (folder / "tokenizer.json").write_text('{"version": "1.0", "truncat')
+    result = run_cli("eval", "--config", "tiny", "--set", f"policy.source={folder}", "--limit", "1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: policy.source: could not load {folder} (") and "damaged" in last

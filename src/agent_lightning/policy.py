@@ -243,14 +243,16 @@ def load_base_model(policy: PolicySection) -> tuple[Any, Any]:
     try:
         tokenizer = load_tokenizer(policy, where)
         model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
-    except OSError as exc:
-        if isinstance(where, str):
+    except Exception as exc:  # noqa: BLE001 - a folder that does not load is the user's to fix: one line
+        if isinstance(where, str) and isinstance(exc, OSError):
             raise UserError(
                 f"policy.source: '{where}' is not a local folder and is not in the local Hugging Face cache "
                 "(no hub downloads at run time). Download it where you have access "
                 "(`hf download {where} --local-dir DIR`) and set policy.source=DIR."
             ) from None
-        raise UserError(f"policy.source: could not load {where}: {exc}".splitlines()[0]) from None
+        raise UserError(f"policy.source: could not load {where} ({type(exc).__name__}: {str(exc)[:200]}); its model "
+                        "or tokenizer files are missing or damaged: download or convert it again (a converted "
+                        "default lives in the cache: delete that folder to rebuild it).".replace("\n", " ")) from None
     if policy.quantization == "nf4":
         from peft import prepare_model_for_kbit_training
 
@@ -291,7 +293,12 @@ def load_policy(policy: PolicySection) -> tuple[Any, Any]:
         adapter = Path(policy.init_adapter).expanduser()
         if not (adapter / "adapter_config.json").is_file():
             raise UserError(f"policy.init_adapter: {adapter} has no adapter_config.json (expected a PEFT folder).")
-        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+        try:
+            model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+        except Exception as exc:  # noqa: BLE001 - a damaged or foreign adapter: one line naming it
+            raise UserError(f"policy.init_adapter: {adapter} cannot be loaded ({type(exc).__name__}: "
+                            f"{str(exc)[:160]}); its files are damaged or were made for another base model."
+                            .replace("\n", " ")) from None
     else:
         lora_config = LoraConfig(
             r=policy.lora.r,
