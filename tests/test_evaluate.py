@@ -138,3 +138,18 @@ def test_evaluating_the_training_model_merges_its_adapter_and_leaves_it_as_it_wa
     model.eval()
     with torch.no_grad():
         assert torch.allclose(model(input_ids=probe).logits, before, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_sampled_eval_reports_pass_at_k_and_pairs_with_an_earlier_report(tmp_path):
+    greedy = run_cli("eval", "--config", "tiny", "--limit", "4", "--json")
+    assert greedy.returncode == 0, greedy.stderr[-2000:]
+    (tmp_path / "greedy.json").write_text(greedy.stdout)
+    sampled = run_cli("eval", "--config", "tiny", "--limit", "4", "--samples", "2", "--temperature", "1.0",
+                      "--compare", str(tmp_path / "greedy.json"), "--json")
+    assert sampled.returncode == 0, sampled.stderr[-2000:]
+    report = json.loads(sampled.stdout)
+    assert report["samples"] == 2 and report["temperature"] == 1.0 and set(report["pass_at_k"]) == {"1", "2"}
+    assert [t["samples"] for t in report["per_task"]] == [2] * 4
+    assert report["vs_compare"]["n"] == 4
+    assert report["pass_at_k"]["2"] >= report["pass_at_k"]["1"] == report["success_rate"]

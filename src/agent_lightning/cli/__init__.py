@@ -9,6 +9,7 @@
     env run-calls --env NAME --calls FILE.jsonl [--task-id ID]   scripted tool calls in one fresh sandbox
     trace show RUN_DIR [--step N] [--limit K] [--failed]         readable rollout transcripts of a run
     eval --env NAME --split test [--adapter DIR] [--limit N] [--json]   greedy success rate of a policy
+         [--samples K --temperature T] [--compare REPORT.json]        pass@k; paired difference from a report
     config show [--config FILE] [--set ...]   the resolved config;  config keys   every key with its help
     memory index PATH | query TEXT [-k N] [--json] | sop {add,list,query,distill}   code and SOP memory
 
@@ -89,6 +90,9 @@ def sub_parser() -> argparse.ArgumentParser:
     ev.add_argument("--samples", type=int, help="Episodes per task (default eval.samples, 1: greedy); K > 1 samples "
                                                 "and reports pass@1 .. pass@K.")
     ev.add_argument("--temperature", type=float, help="Sampling temperature with --samples (default: eval.temperature).")
+    ev.add_argument("--compare", metavar="REPORT.json",
+                    help="An earlier `eval --json` report on the same split: print the paired difference task by task "
+                         "(95%% interval, tasks won and lost).")
     ev.add_argument("--json", action="store_true", help="Print the report as JSON.")
     _common(ev)
     trace = sub.add_parser("trace", help="Rollout traces of a run.").add_subparsers(dest="action", required=True)
@@ -209,9 +213,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
     add_plugin_dirs(args.plugin_dir)
     from agent_lightning.evaluate import evaluate, format_report
 
+    earlier = _read_report(args.compare) if args.compare else None
     report = evaluate(cfg, args.split, args.adapter, args.limit, args.batch_size)
+    if earlier is not None:
+        from agent_lightning.evaluate import task_successes
+        from agent_lightning.stats import format_difference, paired_difference
+
+        report["vs_compare"] = paired_difference(task_successes(earlier), task_successes(report))
     print(json.dumps(report, indent=2) if args.json else format_report(report))
+    if earlier is not None and not args.json:
+        print(f"  vs {args.compare}: {format_difference(report['vs_compare'])}")
     return 0
+
+
+def _read_report(path: str) -> dict:
+    """An earlier `eval --json` report, with the per-task outcomes a paired comparison needs."""
+    try:
+        report = json.loads(open(path).read())
+    except OSError as exc:
+        raise UserError(f"--compare {path}: {exc.strerror}.") from None
+    except ValueError:
+        raise UserError(f"--compare {path}: not JSON; give the output of `eval --json`.") from None
+    if not isinstance(report, dict) or not report.get("per_task"):
+        raise UserError(f"--compare {path}: no per_task outcomes; give the output of `eval --json` (this version).")
+    return report
 
 
 def cmd_try_reward(args: argparse.Namespace) -> int:
