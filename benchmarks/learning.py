@@ -35,8 +35,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-START, END = "<!-- learning-table:start -->", "<!-- learning-table:end -->"
+from _results import replace_block  # noqa: E402
+
+BLOCK = "learning-table"  # <!-- learning-table:start --> ... :end --> in README.md and docs/results.md
 RECORD = "learning.json"  # what this script knows and summary.json does not: total wall time, command, date
 
 
@@ -88,18 +91,7 @@ def block(summary: dict[str, Any], total_seconds: float, date: str, command: str
     tasks = summary["comparison"][0]["tasks"] if summary["comparison"] else 0
     wall = f"{total_seconds / 60:.1f} min" + (" (sum of the stages)" if summed else "") + " in all"
     note = f"Measured {date}: {wall}, {tasks} held-out test tasks. Reproduce: `{command}`."
-    return f"{START}\n{markdown_table(summary)}\n\n{note}\n{END}"
-
-
-def replace_block(path: Path, new_block: str) -> bool:
-    """Replace the marked block of `path` (markers included) with `new_block`; False when the file has none."""
-    text = path.read_text()
-    start, end = text.find(START), text.find(END)
-    if start < 0 or end < start:
-        print(f"warning: {path} has no {START} ... {END} block; left unchanged", file=sys.stderr)
-        return False
-    path.write_text(text[:start] + new_block + text[end + len(END):])
-    return True
+    return f"{markdown_table(summary)}\n\n{note}"
 
 
 def reproduce_command(run_dir: Path) -> str:
@@ -128,7 +120,7 @@ def write_tables(run_dir: Path, args: argparse.Namespace) -> None:
     command = record.get("command") or reproduce_command(run_dir)
     text = block(summary, total if total is not None else stage_seconds(summary), date, command, summed=total is None)
     for path in (Path(args.readme), Path(args.results)):
-        if replace_block(path, text):
+        if replace_block(path, BLOCK, text):
             print(f"table written to {path}")
 
 

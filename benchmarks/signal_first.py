@@ -12,7 +12,8 @@ reward) and prints: groups trained on, the share of them whose rewards differ (s
 (`sampling/rollouts`, or the trained ones when off), the stage's wall time, and rollouts with signal per minute of
 the stage. Targets: >= 80% of trained groups with signal, >= 3x the signal rollouts per minute of `off`.
 Not covered: whether the policy learns more from them (benchmarks/learning.py measures held-out success), and
-the variance between runs (one run each).
+the variance between runs (one run each). Writes the table into docs/results.md (block `signal-first`) unless
+--no-write.
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ import json
 import shlex
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _results import replace_block  # noqa: E402
 
 
 def run(signal_first: bool, args: argparse.Namespace, out: Path) -> dict[str, float]:
@@ -61,18 +66,24 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=4, help="GRPO optimizer steps of each run (default 4).")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--keep", help="Keep both run directories here.")
+    parser.add_argument("--no-write", action="store_true", help="Print only; leave docs/results.md alone.")
+    parser.add_argument("--results", default=str(ROOT / "docs" / "results.md"), help="File whose block is replaced.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="signal-first-") as tmp:
         out = Path(args.keep or tmp)
         off, on = run(False, args, out), run(True, args, out)
-    print(f"\n{'':<5} {'groups trained':>14} {'with signal':>11} {'rollouts played':>15} {'stage min':>9} "
-          f"{'signal rollouts/min':>19}")
-    for name, r in (("off", off), ("on", on)):
-        print(f"{name:<5} {r['groups']:>14} {r['signal_share']:>11.0%} {r['played']:>15} {r['minutes']:>9.1f} "
-              f"{r['signal_per_minute']:>19.1f}")
     ratio = on["signal_per_minute"] / off["signal_per_minute"] if off["signal_per_minute"] else float("inf")
-    print(f"signal rollouts per minute, on / off: {ratio:.2f}x (targets: >= 80% of groups with signal, >= 3x)")
-    print("reproduce: .venv/bin/python benchmarks/signal_first.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    command = ".venv/bin/python benchmarks/signal_first.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    lines = ["| grpo.signal_first | groups trained | with signal | rollouts played | stage minutes | "
+             "signal rollouts / min |", "|---|---|---|---|---|---|"]
+    for name, r in (("off", off), ("on", on)):
+        lines.append(f"| {name} | {r['groups']} | {r['signal_share']:.0%} | {r['played']} | {r['minutes']:.1f} | "
+                     f"{r['signal_per_minute']:.1f} |")
+    table = "\n".join(lines) + (f"\n\nSignal rollouts per minute, on / off: {ratio:.2f}x (targets: >= 80% of "
+                                 f"groups with signal, >= 3x). {time.strftime('%Y-%m-%d')}, reproduce: `{command}`.")
+    print("\n" + table)
+    if not args.no_write and replace_block(Path(args.results), "signal-first", table):
+        print(f"table written to {args.results}")
     return 0
 
 
