@@ -66,6 +66,29 @@ def load_for_eval(cfg: Config, adapter: str | None) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def split_tasks(env_cls: type, cfg: Config, split: str) -> list[dict[str, Any]]:
+    """The task rows of `split`: 'test' (held out), 'train' (what training draws from), or 'dev': training-split
+    tasks that training does not use (those after the ones `env.train_size` / `env.train_tiers` select, every
+    tier), `env.dev_size` of them, for choosing recipes without touching the test split."""
+    from agent_lightning.envs import tasks_in_tiers
+
+    if split == "test":
+        return env_cls.tasks("test", cfg.env.test_size, cfg.env.seed)
+    used = tasks_in_tiers(env_cls, "train", cfg.env.train_size, cfg.env.seed, cfg.env.train_tiers)
+    if split == "train":
+        return used
+    if split != "dev":
+        raise UserError(f"split '{split}' is not one of train, dev, test.")
+    taken = {row["task_id"] for row in used}
+    asked = len(taken) + cfg.env.dev_size
+    while True:  # the rows are a prefix-stable sequence: dev is the dev_size rows after the last one training uses
+        rows = env_cls.tasks("train", asked, cfg.env.seed)
+        last = max((i for i, row in enumerate(rows) if row["task_id"] in taken), default=-1)
+        if len(rows) - (last + 1) >= cfg.env.dev_size or len(rows) < asked:
+            return rows[last + 1:][: cfg.env.dev_size]
+        asked = last + 1 + cfg.env.dev_size
+
+
 def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit: int | None = None,
              batch_size: int | None = None, model: Any = None, tokenizer: Any = None,
              samples: int | None = None) -> dict[str, Any]:
@@ -81,8 +104,7 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     env_cls = environment_class(cfg)
     suite = RewardSuite.from_config(cfg.rewards, env_cls, cfg.env)
     memory = MemoryContext.for_run(cfg.memory)  # same prompts (retrieved context) as training
-    size = cfg.env.test_size if split == "test" else cfg.env.train_size
-    tasks = env_cls.tasks(split, size, cfg.env.seed)[: limit or None]
+    tasks = split_tasks(env_cls, cfg, split)[: limit or None]
     if model is None:
         model, tokenizer = load_for_eval(cfg, adapter)
     if env_cls.tool_names():

@@ -86,6 +86,8 @@ class EnvSection:
     seed: int = _f(0, "Seed of the task generator; train and test splits are disjoint for any seed.")
     train_size: int = _f(512, "Number of training tasks.")
     test_size: int = _f(128, "Number of held-out test tasks.")
+    dev_size: int = _f(100, "Tasks of the dev split (`eval --split dev`): training-split tasks that training does not "
+                            "use, for choosing recipes without the test split.")
     system_prompt: str | None = _f(None, "Overrides the environment's system prompt.")
     max_turns: int = _f(6, "Tool environments: most tool-calling rounds per episode (then the episode ends).")
     train_tiers: list[int] = _f([], "Training tasks (SFT demonstrations, GRPO prompts) only from these task tiers "
@@ -96,7 +98,7 @@ class EnvSection:
                                        "failed in the environment itself (a broken plugin, a flaky service).")
 
     def validate(self) -> None:
-        _at_least(self, "env", 1, "train_size", "test_size", "max_turns")
+        _at_least(self, "env", 1, "train_size", "test_size", "dev_size", "max_turns")
         _one_of(self, "env", "on_failure", ("zero", "skip"))
         if not 0 < self.max_failure_share <= 1:
             raise UserError(f"env.max_failure_share: expected a share in (0, 1], got {self.max_failure_share}.")
@@ -167,7 +169,7 @@ class GRPOSection:
                                   "signal: tasks whose recent groups all scored alike are swapped for others before "
                                   "playing, and groups that scored alike are replaced by fresh training tasks' groups "
                                   "(rollout/signal_first.py; single process only).")
-    signal_passes: int = _f(2, "signal_first: extra sampling passes per round that replace flat groups (0: none).")
+    signal_passes: int = _f(4, "signal_first: extra sampling passes per round that replace flat groups (0: none).")
     signal_history: int = _f(2, "signal_first: a task whose last N groups were all flat is predicted flat and "
                                 "skipped (0: never predict).")
     signal_explore: float = _f(0.1, "signal_first: chance that a task predicted flat is played anyway.")
