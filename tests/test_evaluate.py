@@ -5,10 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent_lightning.errors import UserError
-
 from agent_lightning.config import load_config
 from agent_lightning.envs import Outcome
+from agent_lightning.errors import UserError
 from conftest import run_cli
 
 
