@@ -123,7 +123,7 @@ def _quiet_libraries(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not verbose:
         warnings.filterwarnings("ignore")
-        for name in ("transformers", "trl", "peft", "accelerate", "datasets", "torch", "httpx"):
+        for name in ("transformers", "trl", "peft", "accelerate", "datasets", "torch", "httpx", "bitsandbytes"):
             logging.getLogger(name).setLevel(logging.ERROR)
         try:
             import datasets
