@@ -84,7 +84,8 @@ def main() -> int:
         import yaml
 
         off_dir, on_dir = map(Path, args.from_runs)
-        size = yaml.safe_load((on_dir / "config.yaml").read_text())["grpo"]["num_generations"]
+        config = next(p for p in (on_dir / "config.yaml", on_dir.parent / "config.yaml") if p.is_file())  # a chain's stage
+        size = yaml.safe_load(config.read_text())["grpo"]["num_generations"]
         off, on = measure(off_dir, size), measure(on_dir, size)
     elif not args.adapter:
         parser.error("give --adapter (train both stages here) or --from-runs OFF ON")
@@ -97,7 +98,7 @@ def main() -> int:
     lines = ["| grpo.signal_first | groups trained | with signal | rollouts played | stage minutes | "
              "signal rollouts / min |", "|---|---|---|---|---|---|"]
     for name, r in (("off", off), ("on", on)):
-        lines.append(f"| {name} | {r['groups']} | {r['signal_share']:.0%} | {r['played']} | {r['minutes']:.1f} | "
+        lines.append(f"| {name} | {r['groups']} | {r['signal_share']:.0%} | {int(r['played'])} | {r['minutes']:.1f} | "
                      f"{r['signal_per_minute']:.1f} |")
     held_out = ""
     if off["eval"] and on["eval"]:

@@ -163,6 +163,19 @@ def test_sigterm_saves_at_the_next_step_and_resume_matches_an_uninterrupted_run(
     assert_same_as_uninterrupted(stopped, reference, steps)
 
 
+def test_sigterm_inside_sft_of_a_chain_resumes_sft_then_runs_grpo(tmp_path):
+    config, run_dir = _config(tmp_path), tmp_path / "chain"
+    args = _train_args(config, "sft+grpo", 4, run_dir, sft_steps=6) + ["--save-steps", "100"]
+    result = terminate_after_step(args, run_dir / "sft", step=2)
+    assert result.returncode == 143, result.stderr[-2000:]
+    assert "stopped by SIGTERM after saving" in result.stderr.strip().splitlines()[-1]
+    assert not (run_dir / "grpo").exists() and not (run_dir / "sft" / "summary.json").exists()
+    resumed = run_cli(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert [r["step"] for r in metrics(run_dir / "sft") if "loss" in r] == list(range(1, 7))
+    assert [r["step"] for r in metrics(run_dir / "grpo")] == [1, 2, 3, 4]
+
+
 def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_whole_one(tmp_path):
     config, steps = _config(tmp_path), 4
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
