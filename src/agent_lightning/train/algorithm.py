@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_lightning.config import Config
+from agent_lightning.errors import UserError
 
 
 @dataclass
@@ -60,7 +61,11 @@ class Stage:
     @property
     def settings(self) -> dict[str, Any]:
         """This algorithm's own settings: the config's `algorithms.<name>` mapping (empty when unset)."""
-        return dict(self.cfg.algorithms.get(self.name) or {})
+        settings = self.cfg.algorithms.get(self.name) or {}
+        if not isinstance(settings, dict):
+            raise UserError(f"algorithms.{self.name}: expected a mapping of settings, e.g. "
+                            f"--set algorithms.{self.name}.steps=10, got {settings!r}.")
+        return dict(settings)
 
     @property
     def init_adapter(self) -> str | None:
