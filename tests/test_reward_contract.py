@@ -112,7 +112,7 @@ def test_sync_timeout_is_scored_by_policy_and_returns_early(on_error, expected):
     try:
         start = time.perf_counter()
         assert call(suite) == expected
-        assert time.perf_counter() - start < 1.0
+        assert time.perf_counter() - start < 1.5  # returned at the timeout, not after the 2 s the reward sleeps
         assert suite.error_counts["r"] == 1
         slow[0] = False  # the stuck call still occupies its thread: the next call must get a fresh one
         assert call(suite) == LENGTHS
@@ -130,7 +130,7 @@ def test_async_timeout_is_scored_by_policy_and_returns_early(on_error, expected)
     suite = suite_of(stuck, on_error=on_error, timeout_s=0.2)
     start = time.perf_counter()
     assert call(suite) == expected
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 1.5  # returned at the timeout, not after the 2 s the reward sleeps
     assert suite.error_counts["r"] == 1
 
     async def inside_a_loop():
@@ -138,7 +138,7 @@ def test_async_timeout_is_scored_by_policy_and_returns_early(on_error, expected)
 
     start = time.perf_counter()
     assert asyncio.run(inside_a_loop()) == expected
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 1.5  # returned at the timeout, not after the 2 s the reward sleeps
     assert suite.error_counts["r"] == 2
 
 
@@ -171,7 +171,7 @@ def test_async_timeout_also_bounds_work_offloaded_to_a_thread():
     suite = suite_of(judge, timeout_s=0.2)
     start = time.perf_counter()
     assert call(suite) == [0.0, 0.0]
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 1.5  # returned at the timeout, not after the 2 s the reward sleeps
 
 
 def test_a_hung_sync_reward_does_not_keep_the_process_alive():
