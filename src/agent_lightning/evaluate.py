@@ -57,6 +57,10 @@ def load_for_eval(cfg: Config, adapter: str | None) -> tuple[Any, Any]:
         try:
             model = PeftModel.from_pretrained(model, adapter)
         except Exception as exc:  # noqa: BLE001 - a damaged or foreign adapter: one line naming the file
+            from agent_lightning.policy import unreadable
+
+            if not unreadable(exc):
+                raise
             raise UserError(f"--adapter {adapter}: cannot be loaded ({type(exc).__name__}: {str(exc)[:160]}); the "
                             "adapter files are damaged or were made for another base model: point --adapter at a "
                             "whole adapter/ folder of a run on this policy.".replace("\n", " ")) from None

@@ -226,6 +226,14 @@ def disable_cpu_4bit_repacking(model: torch.nn.Module) -> int:
     return count
 
 
+def unreadable(exc: BaseException) -> bool:
+    """Whether a failure to load model or adapter files means the files are missing, damaged or for another model
+    (a one-line user error), rather than something else going wrong while loading (a peer process that crashed
+    under a multi-process launch, a bug), which keeps its traceback."""
+    return (isinstance(exc, (OSError, ValueError)) or type(exc).__name__ == "SafetensorError"
+            or "size mismatch" in str(exc))
+
+
 def load_base_model(policy: PolicySection) -> tuple[Any, Any]:
     """Load the base model (maybe 4-bit) and tokenizer, without adapters."""
     from transformers import AutoModelForCausalLM
@@ -244,6 +252,8 @@ def load_base_model(policy: PolicySection) -> tuple[Any, Any]:
         tokenizer = load_tokenizer(policy, where)
         model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
     except Exception as exc:  # noqa: BLE001 - a folder that does not load is the user's to fix: one line
+        if not unreadable(exc):
+            raise
         if isinstance(where, str) and isinstance(exc, OSError):
             raise UserError(
                 f"policy.source: '{where}' is not a local folder and is not in the local Hugging Face cache "
@@ -296,6 +306,8 @@ def load_policy(policy: PolicySection) -> tuple[Any, Any]:
         try:
             model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
         except Exception as exc:  # noqa: BLE001 - a damaged or foreign adapter: one line naming it
+            if not unreadable(exc):
+                raise
             raise UserError(f"policy.init_adapter: {adapter} cannot be loaded ({type(exc).__name__}: "
                             f"{str(exc)[:160]}); its files are damaged or were made for another base model."
                             .replace("\n", " ")) from None

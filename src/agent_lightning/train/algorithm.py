@@ -16,8 +16,8 @@ the resolved config, its run directory, the environment class, the checkpoint to
 found one), the extra trainer callbacks, the previous stage's folder, its own settings (`algorithms.<name>` in
 the config), and helpers for what every algorithm needs. It must leave `adapter/` in its run directory (or, for
 an algorithm that only changes the prompt, `prompt.yaml`). The pipeline then writes summary.json (unless the
-algorithm wrote one), evaluates the adapter on the test split when `eval.at_end` is on, and builds the chain's
-comparison table. The built-ins (train/algorithms.py: sft, grpo, rft) are registered the same way.
+algorithm wrote one; then the algorithm also decides about evaluation), evaluates the adapter on the test split
+when `eval.at_end` is on, and builds the chain's comparison table. The built-ins (train/algorithms.py: sft, grpo, rft) are registered the same way.
 
 Not covered here: launching several processes (accelerate does; `agent_lightning.distributed` says who writes).
 """

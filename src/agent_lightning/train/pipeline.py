@@ -143,8 +143,10 @@ def parse_chain(algo: str) -> list[str]:
 
 
 def run_stage(stage: Stage) -> None:
-    """Run one registered algorithm and complete what it leaves: summary.json (its returned values merged in) and
-    the end-of-stage evaluation of its adapter when `eval.at_end` is on and it did not evaluate itself."""
+    """Run one registered algorithm and complete what it leaves: summary.json (its returned values merged in) and,
+    for an algorithm that left only an adapter (no summary.json of its own), the end-of-stage evaluation of that
+    adapter when `eval.at_end` is on. One that writes its summary decides about evaluation itself (the built-ins
+    evaluate in-process, or say why not, as under ZeRO-3)."""
     from agent_lightning.registry import ALGORITHMS
 
     stage.run_dir.mkdir(parents=True, exist_ok=True)
@@ -152,12 +154,13 @@ def run_stage(stage: Stage) -> None:
     if not distributed.is_main():
         return
     path = stage.run_dir / "summary.json"
-    summary = json.loads(path.read_text()) if path.is_file() else {
+    own = path.is_file()  # an algorithm that writes its summary also decides about its evaluation (the built-ins do)
+    summary = json.loads(path.read_text()) if own else {
         "algo": stage.name, "run_dir": str(stage.run_dir), "policy": stage.cfg.policy.source, "env": stage.cfg.env.name,
         "wall_seconds": round(time.time() - stage.started, 1), "adapter": str(stage.run_dir / "adapter")}
     summary.update(returned)
     adapter = stage.run_dir / "adapter"
-    if stage.cfg.eval.at_end and "eval" not in summary and (adapter / "adapter_config.json").is_file():
+    if not own and stage.cfg.eval.at_end and (adapter / "adapter_config.json").is_file():
         from agent_lightning.evaluate import evaluate, format_report
 
         summary["eval"] = evaluate(stage.cfg, "test", adapter=str(adapter), limit=stage.cfg.eval.limit or None)
