@@ -103,9 +103,11 @@ class SignalFirst:
         return [i // self.group_size for i in range(0, len(scores), self.group_size)
                 if max(scores[i:i + self.group_size]) - min(scores[i:i + self.group_size]) <= tolerance]
 
-    def replacements(self, rows: list[dict[str, Any]], flat: list[int]) -> list[tuple[int, list[dict[str, Any]]]]:
-        """(group index, rows of a fresh task's group) for each flat group a fresh task could be found for."""
-        used = {str(r["task_id"]) for r in rows}
+    def replacements(self, rows: list[dict[str, Any]], flat: list[int],
+                     exclude: set[str] | None = None) -> list[tuple[int, list[dict[str, Any]]]]:
+        """(group index, rows of a fresh task's group) for each flat group a fresh task could be found for (none
+        of the round's tasks, nor those in `exclude`: tried earlier in the round)."""
+        used = {str(r["task_id"]) for r in rows} | set(exclude or ())
         out = []
         for index in flat:
             fresh = self._draw(used)

@@ -20,8 +20,8 @@ It hands TRL what its own loop would have produced:
 
 TRL passes a rollout function only the prompts; the trainer class of train/trl_compat.py keeps the step's dataset
 rows (the task columns `env.reset` needs) in `trainer.rollout_inputs` and logs through `trainer.log_rollout_metric`
-(TRL's private `_log_metric`): this module touches no TRL internals itself. Each row arrives `num_generations` times, already
-repeated by TRL's sampler, and gets one rollout.
+(TRL's private `_log_metric`): this module touches no TRL internals itself. Each row arrives `num_generations`
+times, already repeated by TRL's sampler, and gets one rollout.
 
 Not covered: vLLM (with `grpo.use_vllm=true` TRL's own loop runs, vLLM generating), multimodal tool results,
 sampling top-k.
@@ -81,7 +81,8 @@ class CachedRollouts:
         if stats is not None:
             minutes = (time.perf_counter() - started) / 60
             signal_rollouts = stats.groups_with_signal * self.signal_first.group_size
-            for name, value in (("groups_sampled", stats.groups_sampled), ("groups_with_signal", stats.groups_with_signal),
+            for name, value in (("groups_sampled", stats.groups_sampled),
+                                ("groups_with_signal", stats.groups_with_signal),
                                 ("groups_replaced", stats.groups_replaced),
                                 ("skipped_predicted_flat", stats.skipped_predicted_flat), ("rollouts", stats.rollouts),
                                 ("rollouts_per_minute", stats.rollouts / minutes),
@@ -107,11 +108,13 @@ class CachedRollouts:
         scores = self._scores(rows, episodes)
         stats.groups_sampled, stats.rollouts = len(rows) // size, len(rows)
         self._observe(rows, scores)
+        tried: set[str] = set()  # tasks played this round: a flat replacement is not drawn again in a later pass
         for _ in range(sf.passes):
             flat = sf.flat_groups(scores)
-            fresh = sf.replacements(rows, flat)
+            fresh = sf.replacements(rows, flat, exclude=tried)
             if not fresh:
                 break
+            tried.update(str(group[0]["task_id"]) for _, group in fresh)
             new_rows = [row for _, group in fresh for row in group]
             new_episodes = self.play(model, tokenizer, _tasks(new_rows))
             new_scores = self._scores(new_rows, new_episodes)

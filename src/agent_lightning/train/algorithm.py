@@ -10,14 +10,15 @@
         stage.save_adapter(model, tokenizer)     # RUN_DIR/<stage>/adapter, what the next stage starts from
         return {"steps": n}                      # merged into the stage's summary.json
 
-`--algo a+b` runs registered algorithms in order, each in its own folder RUN_DIR/<name>/ (a single algorithm
-writes RUN_DIR itself), each starting from the adapter the previous one saved. An algorithm receives a `Stage`:
-the resolved config, its run directory, the environment class, the checkpoint to resume from (when --resume
-found one), the extra trainer callbacks, the previous stage's folder, its own settings (`algorithms.<name>` in
-the config), and helpers for what every algorithm needs. It must leave `adapter/` in its run directory (or, for
-an algorithm that only changes the prompt, `prompt.yaml`). The pipeline then writes summary.json (unless the
-algorithm wrote one; then the algorithm also decides about evaluation), evaluates the adapter on the test split
-when `eval.at_end` is on, and builds the chain's comparison table. The built-ins (train/algorithms.py: sft, grpo, rft) are registered the same way.
+`--algo a+b` runs registered algorithms in order, each in its own folder RUN_DIR/<name>/ (a single algorithm writes
+RUN_DIR itself), each starting from the adapter the previous one saved. An algorithm receives a `Stage`: the
+resolved config, its run directory, the environment class, the checkpoint to resume from (when --resume found one),
+the extra trainer callbacks, the previous stage's folder, its own settings (`algorithms.<name>` in the config), and
+helpers for what every algorithm needs. It must leave `adapter/` in its run directory (or, for an algorithm that
+only changes the prompt, `prompt.yaml`). The pipeline then writes summary.json (unless the algorithm wrote one; then
+the algorithm also decides about evaluation), evaluates the adapter on the test split when `eval.at_end` is on, and
+builds the chain's comparison table. The built-ins (train/algorithms.py: sft, grpo, rft) are registered the same
+way.
 
 Not covered here: launching several processes (accelerate does; `agent_lightning.distributed` says who writes).
 """

@@ -117,7 +117,8 @@ def trainer_stage(stage: Stage) -> dict[str, Any]:
         elif cfg.eval.at_end:
             from agent_lightning.evaluate import evaluate, format_report
 
-            report = evaluate(cfg, "test", limit=cfg.eval.limit or None, model=trainer.model, tokenizer=tokenizer, adapter=str(run_dir / "adapter"))
+            report = evaluate(cfg, "test", limit=cfg.eval.limit or None, model=trainer.model, tokenizer=tokenizer,
+                              adapter=str(run_dir / "adapter"))
             log.info("%s", format_report(report))
             rundir.write_json(run_dir / "summary.json", {**summary, "eval": report})
     return {}

@@ -100,7 +100,8 @@ def _run(cfg: Config, algo: str, names: list[str], env_cls: type, run_dir: Path,
     for stage in names:
         stage_dir = run_dir / stage
         if previous is not None and (previous / "adapter").is_dir():
-            cfg = dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, init_adapter=str(previous / "adapter")))
+            policy = dataclasses.replace(cfg.policy, init_adapter=str(previous / "adapter"))
+            cfg = dataclasses.replace(cfg, policy=policy)
         wanted = {"sft": cfg.sft.max_steps, "grpo": cfg.grpo.max_steps}.get(stage, 0)  # others: a summary is enough
         done = stage_dir / "summary.json"
         if resume and done.exists() and json.loads(done.read_text()).get("steps", 0) >= wanted:

@@ -1,18 +1,18 @@
 """Skip the forward and backward pass of GRPO micro-batches that cannot change the weights.
 
-    trainer_cls = trl_compat.grpo_trainer_class(skip_zero_advantage=True)   # build_grpo_trainer, grpo.skip_zero_advantage
+    trainer_cls = trl_compat.grpo_trainer_class(skip_zero_advantage=True)   # what grpo.skip_zero_advantage does
 
 With no KL term (`grpo.beta: 0`), every TRL loss type multiplies each token's term by its rollout's advantage. A
 rollout whose group scored all alike (all succeeded, or all failed) has advantage 0, so a micro-batch made only of
 such rollouts has loss 0 and gradient 0 whatever the policy does with it, yet TRL still runs a full forward and
 backward pass over it: on a CPU about 8 s per 512-token tool episode of a 135M model, and in a round where most
-groups score alike (the usual case right after SFT) most of GRPO's training time. The trainer's `compute_loss` (overridden
-in train/trl_compat.py, with every other override of TRL internals) returns, for such a micro-batch, a zero loss wired to the trainable weights instead: its backward gives them zero gradients, so the
-optimizer steps exactly as it would have (AdamW's moments decay and its momentum still moves the weights) and the
-run's weights come out the same to the last bit (tested), only sooner. What is skipped is logged as
-`skipped_zero_advantage`, the share of micro-batches per logged step (`skipped_zero_advantage_mean` in
-summary.json); the loss metrics TRL logs from the pass (entropy, clip ratios) then average the micro-batches that
-did train, and a step that trained none logs none.
+groups score alike (the usual case right after SFT) most of GRPO's training time. The trainer's `compute_loss`
+(overridden in train/trl_compat.py, with every other override of TRL internals) returns, for such a micro-batch, a
+zero loss wired to the trainable weights instead: its backward gives them zero gradients, so the optimizer steps
+exactly as it would have (AdamW's moments decay and its momentum still moves the weights) and the run's weights come
+out the same to the last bit (tested), only sooner. What is skipped is logged as `skipped_zero_advantage`, the share
+of micro-batches per logged step (`skipped_zero_advantage_mean` in summary.json); the loss metrics TRL logs from the
+pass (entropy, clip ratios) then average the micro-batches that did train, and a step that trained none logs none.
 
 Only advantages of exactly 0 count: TRL scales a group's advantages by its reward spread (plus 1e-4), so a group
 whose rewards differ only by float rounding gets tiny non-zero advantages, and trains as before.
