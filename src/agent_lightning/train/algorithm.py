@@ -68,13 +68,9 @@ class Stage:
                             f"--set algorithms.{self.name}.steps=10, got {settings!r}.")
         return dict(settings)
 
-    @property
-    def init_adapter(self) -> str | None:
-        """The adapter this stage starts from: the previous stage's, else `policy.init_adapter`."""
-        return self.cfg.policy.init_adapter
-
     def load_policy(self) -> tuple[Any, Any]:
-        """(model, tokenizer): the configured policy with a trainable LoRA, from `init_adapter` when there is one."""
+        """(model, tokenizer): the configured policy with a trainable LoRA, continued from `policy.init_adapter` (in a
+        chain: the previous stage's adapter) when there is one."""
         from agent_lightning.policy import load_policy
 
         return load_policy(self.cfg.policy)

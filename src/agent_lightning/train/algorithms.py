@@ -142,10 +142,11 @@ def disk_full_is_one_line(run_dir: Path) -> Any:
 def write_summary(run_dir: Path, cfg: Config, algo: str, started: float, result: Any, suite: Any,
                   trainable: int, total: int, plot: Path | None, errors: dict[str, int] | None = None,
                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    rows = [r for r in rundir.read_jsonl(run_dir / "metrics.jsonl") if r.get("reward") is not None]
+    logged = rundir.read_jsonl(run_dir / "metrics.jsonl")
+    rows = [r for r in logged if r.get("reward") is not None]
     head, tail = rows[: max(1, len(rows) // 5)], rows[-max(1, len(rows) // 5):]
-    losses = [r for r in rundir.read_jsonl(run_dir / "metrics.jsonl") if r.get("loss") is not None]
-    evals = [r["eval_loss"] for r in rundir.read_jsonl(run_dir / "metrics.jsonl") if r.get("eval_loss") is not None]
+    losses = [r for r in logged if r.get("loss") is not None]
+    evals = [r["eval_loss"] for r in logged if r.get("eval_loss") is not None]
 
     def mean(values: list[float]) -> float | None:
         values = [v for v in values if v is not None]
