@@ -101,7 +101,7 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     module docstring."""
     from agent_lightning.registry import discover
     from agent_lightning.rewarding import RewardSuite
-    from agent_lightning.envs import environment_class, system_prompt
+    from agent_lightning.envs import environment_class, prompt_prefix
     from agent_lightning.memory.context import MemoryContext
 
     discover()
@@ -115,7 +115,7 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
         from agent_lightning.chat.tool_format import prepare_for_tools
 
         prepare_for_tools(tokenizer, cfg.policy.tool_prompt)
-    system = system_prompt(cfg, env_cls)
+    system = prompt_prefix(cfg, env_cls)
     samples = samples or cfg.eval.samples
     if samples < 1:
         raise UserError(f"--samples {samples}: expected a number of samples per task >= 1.")
@@ -134,8 +134,18 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     report = summarize(rows, dict(zip(suite.names, suite.weights)), samples)
     report.update({"env": cfg.env.name, "split": split, "tasks": len(tasks), "samples": samples,
                    "temperature": cfg.eval.temperature if samples > 1 else 0.0, "adapter": adapter,
-                   "policy": cfg.policy.source, "seconds": round(time.time() - started, 1)})
+                   "policy": cfg.policy.source, "prompt": _prompt_label(cfg),
+                   "seconds": round(time.time() - started, 1)})
     return report
+
+
+def _prompt_label(cfg: Config) -> str | None:
+    """`path (fingerprint)` of the run's prompt.yaml (policy.prompt), None for the environment's own prompt."""
+    if not cfg.policy.prompt:
+        return None
+    from agent_lightning.chat.prompt import Prompt
+
+    return f"{cfg.policy.prompt} ({Prompt.load(cfg.policy.prompt).fingerprint})"
 
 
 def _play(cfg: Config, model: Any, tokenizer: Any, env_cls: type, suite: Any, tasks: list[dict[str, Any]],
@@ -242,7 +252,8 @@ def task_successes(report: dict[str, Any]) -> dict[str, float]:
 
 def format_report(report: dict[str, Any]) -> str:
     lines = [f"{report['env']} / {report['split']}: {report['tasks']} tasks, policy {report['policy']}"
-             f"{' + ' + report['adapter'] if report['adapter'] else ''} ({report['seconds']} s)",
+             f"{' + ' + report['adapter'] if report['adapter'] else ''}"
+             f"{', prompt ' + report['prompt'] if report.get('prompt') else ''} ({report['seconds']} s)",
              f"  success rate      {report['success_rate']:.1%}" + (
                  f" (pass@1 of {report['samples']} samples at temperature {report['temperature']})   " +
                  "  ".join(f"pass@{k} {v:.1%}" for k, v in report["pass_at_k"].items())

@@ -63,6 +63,8 @@ class PolicySection:
     dtype: str = _f("float32", "Weights / compute dtype: float32, bfloat16 or float16.")
     lora: LoraSection = field(default_factory=LoraSection, metadata={"help": "LoRA adapter settings."})
     init_adapter: str | None = _f(None, "A PEFT adapter folder to start from instead of a fresh LoRA.")
+    prompt: str | None = _f(None, "A prompt.yaml (what --algo apo writes: instructions + few-shot demonstrations) "
+                                  "that every conversation starts with, in eval, sft, grpo and rft alike.")
     chat_template: str | None = _f(
         None, "A Jinja chat template file to use instead of the tokenizer's own (name in chat/templates or a path)."
     )
@@ -263,6 +265,31 @@ class RFTSection:
         _at_least(self, "rft", 0, "demonstrations", "max_steps")
 
 @dataclass
+class APOSection:
+    rounds: int = _f(3, "Search rounds: each proposes new prompts from the beam and scores them on dev minibatches.")
+    beam: int = _f(3, "Prompts kept from one round to the next.")
+    candidates: int = _f(6, "New prompts proposed per round (mutations of the beam; with a critic, some are rewrites).")
+    max_demonstrations: int = _f(4, "Most few-shot demonstrations in one prompt.")
+    pool: int = _f(24, "Verified demonstrations to draw from: reference solutions of training tasks ...")
+    bootstrap: int = _f(32, "... and the policy's own verified successes on this many other training tasks (0: none).")
+    dev_tasks: int = _f(64, "Dev-split tasks (training tasks training never uses) the final ranking is scored on.")
+    minibatch: int = _f(16, "Dev tasks of the first successive-halving rung; each rung doubles it for the better half.")
+    batch_size: int = _f(32, "Episodes decoded together while scoring.")
+    critic: str | None = _f(None, "Optional critic that writes textual gradients from failed traces and rewrites the "
+                                  "instructions: the base URL of an OpenAI-compatible server (http://...), or a local "
+                                  "HF chat model folder.")
+    critic_model: str | None = _f(None, "Model name sent to the critic endpoint (default: the first of /v1/models).")
+    critic_api_key: str = _f("EMPTY", "API key sent to the critic endpoint (or set OPENAI_API_KEY).")
+    critic_max_tokens: int = _f(256, "Tokens the critic may write per answer.")
+    instructions: list[str] = _f([], "Extra instruction candidates, tried alongside the shipped library.")
+
+    def validate(self) -> None:
+        _at_least(self, "apo", 0, "rounds", "bootstrap", "max_demonstrations")
+        _at_least(self, "apo", 1, "beam", "candidates", "pool", "dev_tasks", "minibatch", "batch_size",
+                  "critic_max_tokens")
+
+
+@dataclass
 class EvalSection:
     at_end: bool = _f(True, "Evaluate the trained policy on the test split at the end of each stage (summary.json).")
     limit: int = _f(64, "Test tasks evaluated at the end of a stage (0: the whole test split).")
@@ -323,6 +350,8 @@ class Config:
     sft: SFTSection = field(default_factory=SFTSection, metadata={"help": "SFT warm start (TRL SFTTrainer) settings."})
     rft: RFTSection = field(default_factory=RFTSection,
                             metadata={"help": "Rejection-sampling fine-tuning: sample, keep verified successes, SFT."})
+    apo: APOSection = field(default_factory=APOSection,
+                            metadata={"help": "Automatic prompt optimization: instructions + demonstrations by dev score."})
     eval: EvalSection = field(default_factory=EvalSection, metadata={"help": "Evaluation at the end of each stage."})
     memory: MemorySection = field(default_factory=MemorySection,
                                   metadata={"help": "Code and SOP memory: store, prompt injection, retrieval."})

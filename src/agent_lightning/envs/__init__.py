@@ -28,7 +28,7 @@ from agent_lightning.envs.base import (
 )
 
 __all__ = ["RESERVED", "SPLITS", "Environment", "Outcome", "ToolError", "check_split", "environment_class",
-           "environment_factory", "system_prompt", "tasks_in_tiers", "tool_message"]
+           "environment_factory", "prompt_prefix", "system_prompt", "tasks_in_tiers", "tool_message"]
 
 
 def environment_class(cfg: Any) -> type[Environment]:
@@ -41,6 +41,16 @@ def environment_class(cfg: Any) -> type[Environment]:
 def system_prompt(cfg: Any, env_cls: type) -> str | None:
     """The run's system prompt: `env.system_prompt` when set, else the environment's own."""
     return cfg.env.system_prompt if cfg.env.system_prompt is not None else env_cls.system_prompt
+
+
+def prompt_prefix(cfg: Any, env_cls: type) -> list[dict[str, Any]]:
+    """The messages every conversation of the run starts with: `policy.prompt` (a prompt.yaml: instructions and
+    few-shot demonstrations, chat/prompt.py) when set, else the system prompt alone (`system_prompt`)."""
+    from agent_lightning.chat.prompt import Prompt, prefix_messages
+
+    if getattr(cfg.policy, "prompt", None):
+        return Prompt.load(cfg.policy.prompt).messages(system_prompt(cfg, env_cls))
+    return prefix_messages(system_prompt(cfg, env_cls))
 
 
 def environment_factory(env_cls: type[Environment], memory: Any = None) -> Callable[[], Environment]:

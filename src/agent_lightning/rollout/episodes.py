@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent_lightning.chat.prompt import prefix_messages
 from agent_lightning.rollout.generation import CachedSession, Sampling
 from agent_lightning.envs import environment_factory, tool_message
 from agent_lightning.errors import UserError
@@ -51,21 +52,27 @@ class Episode:
     generated_mask: list[int] = field(default_factory=list)
 
 
-def play_episodes(model: Any, tokenizer: Any, env_cls: type, tasks: list[dict[str, Any]], system: str | None, *,
+def play_episodes(model: Any, tokenizer: Any, env_cls: type, tasks: list[dict[str, Any]],
+                  system: str | list[dict[str, Any]] | None, *,
                   max_new_tokens: int, max_turns: int, max_failed_turns: int = 0,
                   completion_budget: int | None = None, sampling: Sampling | None = None,
-                  memory: Any = None) -> list[Episode]:
+                  memory: Any = None, prefixes: list[list[dict[str, Any]]] | None = None) -> list[Episode]:
     """Play `tasks` (environment task rows, `prompt` being the user text) together; see the module docstring.
-    Greedy unless `sampling` is given. Environments are built with the run's `memory` (envs.environment_factory),
+    `system` is the conversation's prefix: a system prompt, or messages (envs.prompt_prefix: instructions and
+    few-shot demonstrations); `prefixes`, one per task, overrides it task by task (prompt search scores several
+    prompts in one batch). Greedy unless `sampling` is given. Environments are built with the run's `memory` (envs.environment_factory),
     reset here and left for the caller to verify."""
     make_env = environment_factory(env_cls, memory)
+    prefix = prefix_messages(system)
     episodes = [Episode(make_env()) for _ in tasks]
     conversations = []
-    for episode, task in zip(episodes, tasks):
+    if prefixes is not None and len(prefixes) != len(tasks):
+        raise ValueError(f"play_episodes: {len(prefixes)} prefixes for {len(tasks)} tasks")
+    for i, (episode, task) in enumerate(zip(episodes, tasks)):
         observation = episode.env.reset(**task)
         user = task["prompt"] + (observation or "")
-        conversations.append(([{"role": "system", "content": system}] if system else []) +
-                             [{"role": "user", "content": user}])
+        head = prefix if prefixes is None else prefixes[i]
+        conversations.append([*(dict(m) for m in head), {"role": "user", "content": user}])
         episode.prompt = list(conversations[-1])
     tools = [_tools(e.env) for e in episodes] if env_cls.tool_names() else None
     session = CachedSession(model, tokenizer, sampling)

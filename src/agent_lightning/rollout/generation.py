@@ -19,7 +19,10 @@ rollouts.play_episodes (evaluation greedy, GRPO sampled). What it does that `mod
     every generated token, which at a batch of 100 and ~700 tokens of context copied ~3 GB per token;
   - on the first turn, the tokens all rows share (system prompt, tool list) are read once and their cache
     copied to every row.
-Sampling is temperature + nucleus (top-p) from the session's own generator. Not covered: top-k, repetition
+Sampling is temperature + nucleus (top-p) from the session's own generator. With `CachedSession(..., logprobs=True)`,
+`session.logprobs[task_index]` holds, after each `generate`, the log-probability of each generated token under the
+distribution it was drawn from: log softmax(logits / temperature) before the top-p cut (what TRL's GRPO loss
+computes), plain log softmax when greedy. Not covered: top-k, repetition
 penalties, beam search, models with sliding-window or non-attention cache layers
 (those get transformers' own DynamicCache layers and are correct, just without the preallocated growth).
 """
@@ -124,8 +127,9 @@ class CachedSession:
     min_shared_prefix = 16  # tokens: below this, the first turn just reads every row's prompt in full
     park_below = 0.5  # park finished rows when fewer than this fraction of the decode batch still generates
 
-    def __init__(self, model: Any, tokenizer: Any, sampling: Sampling | None = None) -> None:
+    def __init__(self, model: Any, tokenizer: Any, sampling: Sampling | None = None, logprobs: bool = False) -> None:
         self.model, self.tokenizer, self.sampling = model, tokenizer, sampling
+        self.logprobs: dict[int, list[float]] | None = {} if logprobs else None  # of the last turn's tokens
         self.rows: list[int] = []  # task index of each batch row
         self.mask: torch.Tensor | None = None  # (rows, cached tokens): 1 where a token is part of the conversation
         self.cache: Cache | None = None
@@ -158,7 +162,9 @@ class CachedSession:
         self.mask = block_mask if self.mask is None else torch.cat([self.mask, block_mask], dim=1)
         logits = self._forward(block, self.mask, self.cache)
         limits = [max_new_tokens[i] if isinstance(max_new_tokens, dict) else max_new_tokens for i in self.rows]
-        generated, ended = self._decode(logits, limits)
+        generated, ended, logprobs = self._decode(logits, limits)
+        if self.logprobs is not None:
+            self.logprobs = {i: logprobs[r] for r, i in enumerate(self.rows)}
         return {i: (generated[r], ended[r]) for r, i in enumerate(self.rows)}
 
     def _ids(self, segment: str | list[int]) -> list[int]:
@@ -173,13 +179,15 @@ class CachedSession:
                          use_cache=True, logits_to_keep=1)
         return out.logits[:, -1, :]
 
-    def _decode(self, logits: torch.Tensor, limits: list[int]) -> tuple[list[list[int]], list[bool]]:
+    def _decode(self, logits: torch.Tensor,
+                limits: list[int]) -> tuple[list[list[int]], list[bool], list[list[float]]]:
         """Decode every row from `logits` (greedy, or sampled) until its end-of-turn token or its limit; every
         generated token (the end-of-turn one included) ends up in the cache and the mask, so the next turn only
-        feeds its new text."""
+        feeds its new text. The third list holds each token's log-probability when the session records them."""
         eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
         n = len(self.rows)
         generated: list[list[int]] = [[] for _ in range(n)]
+        logprobs: list[list[float]] = [[] for _ in range(n)]
         ended = [False] * n
         done = [limit <= 0 for limit in limits]  # ended, or out of room
         live = list(range(n))  # batch rows in the decode batch (the cache's rows), in order
@@ -187,10 +195,13 @@ class CachedSession:
         parked: list[tuple[list[int], list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]] = []
         while not all(done[r] for r in live):
             tokens = self.sampling.pick(logits) if self.sampling else logits.argmax(dim=-1)
+            picked = self._token_logprobs(logits, tokens) if self.logprobs is not None else None
             fresh = [not done[r] for r in live]  # rows whose token this step is part of their reply
             for j, r in enumerate(live):
                 if fresh[j]:
                     generated[r].append(int(tokens[j]))
+                    if picked is not None:
+                        logprobs[r].append(picked[j])
                     ended[r] = generated[r][-1] == eos
                     done[r] = ended[r] or len(generated[r]) >= limits[r]
             fresh_mask = torch.tensor(fresh, device=mask.device)
@@ -209,7 +220,13 @@ class CachedSession:
         self.mask = mask
         if parked:
             self._unpark(live, parked)
-        return generated, ended
+        return generated, ended, logprobs
+
+    def _token_logprobs(self, logits: torch.Tensor, tokens: torch.Tensor) -> list[float]:
+        """Log-probability of each row's picked token: log softmax(logits / temperature), plain when greedy."""
+        sampled = self.sampling is not None and self.sampling.temperature > 0
+        scaled = logits.float() / self.sampling.temperature if sampled else logits.float()
+        return torch.log_softmax(scaled, dim=-1).gather(-1, tokens[:, None]).squeeze(-1).tolist()
 
     def _unpark(self, live: list[int], parked: list) -> None:
         """Put the parked rows back: the whole batch in row order, shorter rows right-padded and masked."""

@@ -41,7 +41,7 @@ class CachedRollouts:
     run's RewardSuite to score with), flat groups are replaced by groups of fresh training tasks
     (rollout/signal_first.py) and the step's dataset rows are swapped in place to match."""
 
-    def __init__(self, cfg: Config, env_cls: type, system: str | None, memory: Any = None,
+    def __init__(self, cfg: Config, env_cls: type, system: str | list[dict[str, Any]] | None, memory: Any = None,
                  signal_first: Any = None, suite: Any = None):
         import torch
 

@@ -1,11 +1,12 @@
-"""The built-in algorithms, registered like a user's: SFT, GRPO and RFT, each a TRL trainer stage.
+"""The built-in algorithms, registered like a user's: SFT, GRPO and RFT (TRL trainer stages) and APO (prompts).
 
     python main_agent_lightning.py --algo sft+grpo          # `algos list` shows them with their config sections
 
 Each is a thin `@algorithm` function over `trainer_stage`, which builds the stage's TRL trainer (train/sft.py,
 train/grpo.py, train/rft.py), trains it (resuming from the stage's checkpoint), saves the adapter, writes
 summary.json and the reward plot, and evaluates the adapter on the test split (`eval.at_end`). What a stage
-receives and must leave is the contract of train/algorithm.py.
+receives and must leave is the contract of train/algorithm.py. `apo` searches prompts instead (train/apo.py) and
+leaves RUN_DIR/prompt.yaml.
 
 Not covered here: chaining stages and the run directory (train/pipeline.py).
 """
@@ -46,6 +47,14 @@ def grpo(stage: Stage) -> dict[str, Any]:
 def rft(stage: Stage) -> dict[str, Any]:
     """Rejection-sampling fine-tuning: sample episodes, keep the verified successes, SFT on them."""
     return trainer_stage(stage)
+
+
+@algorithm("apo", section="apo")
+def apo(stage: Stage) -> dict[str, Any]:
+    """Prompt optimization: instructions + few-shot demonstrations chosen by verified success on dev tasks."""
+    from agent_lightning.train.apo import PromptSearch
+
+    return PromptSearch(stage).run()
 
 
 def trainer_stage(stage: Stage) -> dict[str, Any]:

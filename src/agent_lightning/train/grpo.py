@@ -22,7 +22,7 @@ from typing import Any
 
 from agent_lightning import distributed
 from agent_lightning.config import Config
-from agent_lightning.envs import environment_factory, system_prompt, tasks_in_tiers
+from agent_lightning.envs import environment_factory, prompt_prefix, tasks_in_tiers
 from agent_lightning.errors import UserError
 from agent_lightning.rewarding import RewardSuite
 from agent_lightning.train.trainer_args import common_args
@@ -40,12 +40,10 @@ def task_dataset(env_cls: type, cfg: Config, split: str = "train") -> Any:
     rows = tasks_in_tiers(env_cls, split, size, cfg.env.seed, cfg.env.train_tiers if split == "train" else None)
     if not rows:
         raise UserError(f"env '{cfg.env.name}' produced no {split} tasks (size {size}, seed {cfg.env.seed}).")
-    system = system_prompt(cfg, env_cls)
+    prefix = prompt_prefix(cfg, env_cls)
     records = []
     for row in rows:
-        prompt = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": row["prompt"]}
-        ]
+        prompt = [*prefix, {"role": "user", "content": row["prompt"]}]
         records.append({**{k: v for k, v in row.items() if k != "prompt"}, "prompt": prompt, "question": row["prompt"]})
     return Dataset.from_list(records)
 
@@ -158,7 +156,7 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
             if saved is not None and saved.is_file():
                 signal_first.load_state_dict(json.loads(saved.read_text()))
             callbacks = [*callbacks, _sampler_state_callback(signal_first)]
-        loop = {"rollout_func": CachedRollouts(cfg, env_cls, system_prompt(cfg, env_cls), memory, signal_first,
+        loop = {"rollout_func": CachedRollouts(cfg, env_cls, prompt_prefix(cfg, env_cls), memory, signal_first,
                                                suite)}
     else:
         loop = {"environment_factory": environment_factory(env_cls, memory) if has_tools else None}

@@ -5,7 +5,8 @@
 Steps: check the chain's names against the registry (built-ins and plugins: train/algorithm.py is the contract),
 pick/create the run directory, write config.yaml, evaluate the starting policy (chains), then run each algorithm
 in its own folder from the adapter the previous one left (resuming from its latest checkpoint-* when asked),
-complete its summary.json and evaluation, copy the final stage's adapter to RUN_DIR/adapter, and write the
+complete its summary.json and evaluation, copy the chain's last adapter to RUN_DIR/adapter (and the last
+prompt.yaml a prompt stage such as apo left to RUN_DIR/prompt.yaml; later stages start from it), and write the
 chain's comparison table and chart.
 
 Under `accelerate launch` every process runs this: the main process picks the run directory and broadcasts it,
@@ -102,6 +103,8 @@ def _run(cfg: Config, algo: str, names: list[str], env_cls: type, run_dir: Path,
         if previous is not None and (previous / "adapter").is_dir():
             policy = dataclasses.replace(cfg.policy, init_adapter=str(previous / "adapter"))
             cfg = dataclasses.replace(cfg, policy=policy)
+        if previous is not None and (previous / "prompt.yaml").is_file():  # a prompt-only stage (apo) left one
+            cfg = dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, prompt=str(previous / "prompt.yaml")))
         wanted = {"sft": cfg.sft.max_steps, "grpo": cfg.grpo.max_steps}.get(stage, 0)  # others: a summary is enough
         done = stage_dir / "summary.json"
         if resume and done.exists() and json.loads(done.read_text()).get("steps", 0) >= wanted:
@@ -115,16 +118,34 @@ def _run(cfg: Config, algo: str, names: list[str], env_cls: type, run_dir: Path,
     if distributed.is_main():
         from agent_lightning.observe.compare import format_table, plot_success, stage_rows
 
-        final_adapter = rundir.publish_adapter(run_dir / stage / "adapter", run_dir / "adapter")
+        final_adapter, final_prompt = publish_outputs(run_dir, names)
         rows = stage_rows(base, stages)
         plot = plot_success(rows, run_dir / "success.png", f"{cfg.policy.source} on {cfg.env.name}") if rows else None
         rundir.write_json(run_dir / "summary.json", {"algo": algo, "run_dir": str(run_dir), "stages": stages,
                                                      "base_eval": base, "comparison": rows,
                                                      "plot": str(plot) if plot else None,
-                                                     "final_stage": stage, "adapter": str(final_adapter)})
+                                                     "final_stage": stage,
+                                                     "adapter": str(final_adapter) if final_adapter else None,
+                                                     "prompt": str(final_prompt) if final_prompt else None})
         if rows:
             print(format_table(rows) + (f"\nchart: {plot}" if plot else ""), flush=True)
     return run_dir
+
+
+def publish_outputs(run_dir: Path, names: list[str]) -> tuple[Path | None, Path | None]:
+    """Copy the chain's last adapter to RUN_DIR/adapter and its last prompt.yaml to RUN_DIR/prompt.yaml (a stage that
+    only changes the prompt, like apo, leaves no adapter; the one before it still counts)."""
+    import shutil
+
+    adapters = [run_dir / n / "adapter" for n in names if (run_dir / n / "adapter" / "adapter_config.json").is_file()]
+    prompts = [run_dir / n / "prompt.yaml" for n in names if (run_dir / n / "prompt.yaml").is_file()]
+    adapter = rundir.publish_adapter(adapters[-1], run_dir / "adapter") if adapters else None
+    prompt = None
+    if prompts:
+        prompt = run_dir / "prompt.yaml"
+        shutil.copyfile(prompts[-1], prompt.with_name("prompt.yaml.tmp"))
+        prompt.with_name("prompt.yaml.tmp").replace(prompt)
+    return adapter, prompt
 
 
 def parse_chain(algo: str) -> list[str]:

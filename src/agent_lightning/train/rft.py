@@ -52,7 +52,7 @@ def sample_successes(cfg: Config, model: Any, tokenizer: Any, env_cls: type,
     from agent_lightning.rollout.generation import Sampling
     from agent_lightning.evaluate import BatchProgress
     from agent_lightning.rollout.episodes import generation_weights, play_episodes
-    from agent_lightning.envs import system_prompt
+    from agent_lightning.envs import prompt_prefix
     from agent_lightning.memory.context import MemoryContext
     from agent_lightning.train.sft_data import tool_schemas
 
@@ -61,7 +61,7 @@ def sample_successes(cfg: Config, model: Any, tokenizer: Any, env_cls: type,
         from agent_lightning.chat.tool_format import prepare_for_tools
 
         prepare_for_tools(tokenizer, cfg.policy.tool_prompt)
-    system = system_prompt(cfg, env_cls)
+    system = prompt_prefix(cfg, env_cls)
     memory = MemoryContext.for_run(cfg.memory)
     sampling = Sampling(r.temperature, r.top_p, torch.Generator().manual_seed(cfg.run.seed))
     rows = [task for task in tasks for _ in range(r.samples_per_task)]

@@ -28,11 +28,11 @@ log = logging.getLogger(__name__)
 
 def sft_examples(cfg: Config, env_cls: type) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(train, held out) examples: the configured mixture of demonstrations and local sources."""
-    from agent_lightning.envs import system_prompt
+    from agent_lightning.envs import prompt_prefix
     from agent_lightning.train.sft_data import environment_demonstrations, load_jsonl, mix, split_held_out
 
     s = cfg.sft
-    system = system_prompt(cfg, env_cls)
+    system = prompt_prefix(cfg, env_cls)
     sources: dict[str, tuple[list[dict[str, Any]], float]] = {}
     if s.demonstrations > 0 and s.env_weight > 0:
         sources[cfg.env.name] = (environment_demonstrations(env_cls, "train", s.demonstrations, cfg.env.seed, system,

@@ -26,6 +26,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from agent_lightning.chat.prompt import prefix_messages
 from agent_lightning.envs import tasks_in_tiers
 from agent_lightning.errors import UserError
 
@@ -39,11 +40,12 @@ def tool_schemas(env: Any) -> list[dict[str, Any]] | None:
     return [get_json_schema(getattr(env, name)) for name in names] or None
 
 
-def demonstration(env_cls: type, task: dict[str, Any], system: str | None) -> dict[str, Any] | None:
-    """The task's reference trajectory replayed in a fresh sandbox, or None if it does not verify."""
+def demonstration(env_cls: type, task: dict[str, Any], system: str | list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The task's reference trajectory replayed in a fresh sandbox, or None if it does not verify. `system` is the
+    prompt's prefix: a system prompt, or messages (envs.prompt_prefix)."""
     env = env_cls()
     env.reset(**task)
-    prompt = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": task["prompt"]}]
+    prompt = [*prefix_messages(system), {"role": "user", "content": task["prompt"]}]
     completion: list[dict[str, Any]] = []
     if task.get("solution"):
         solution = json.loads(task["solution"])
@@ -77,7 +79,8 @@ def demonstration(env_cls: type, task: dict[str, Any], system: str | None) -> di
             "task_id": task.get("task_id")}
 
 
-def environment_demonstrations(env_cls: type, split: str, size: int, seed: int, system: str | None = None,
+def environment_demonstrations(env_cls: type, split: str, size: int, seed: int,
+                               system: str | list[dict[str, Any]] | None = None,
                                tiers: list[int] | None = None) -> list[dict[str, Any]]:
     """Verified demonstrations for `size` tasks of `split`, only from `tiers` when given (fewer if some do not
     verify; logged)."""
