@@ -12,6 +12,7 @@
          [--samples K --temperature T] [--compare REPORT.json]        pass@k; paired difference from a report
     config show [--config FILE] [--set ...]   the resolved config;  config keys   every key with its help
     memory index PATH | query TEXT [-k N] [--json] | sop {add,list,query,distill}   code and SOP memory
+    serve [--adapter DIR] [--host H] [--port N]   OpenAI-compatible gateway; records rollouts at /rollouts/<id>/v1
 
 A user mistake (bad key, wrong type, missing file, unknown plugin) prints one line and exits with code 2.
 """
@@ -27,7 +28,7 @@ import warnings
 
 from agent_lightning.errors import UserError
 
-SUBCOMMANDS = ("rewards", "env", "algos", "config", "trace", "eval", "memory")
+SUBCOMMANDS = ("rewards", "env", "algos", "config", "trace", "eval", "memory", "serve")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -106,6 +107,9 @@ def sub_parser() -> argparse.ArgumentParser:
     from agent_lightning.cli.memory import add_parser as add_memory_parser
 
     add_memory_parser(sub, _common)
+    from agent_lightning.cli.serve import add_parser as add_serve_parser
+
+    add_serve_parser(sub, _common)
     cfg = sub.add_parser("config", help="Inspect configuration.").add_subparsers(dest="action", required=True)
     _common(cfg.add_parser("show", help="Print the resolved config as YAML."))
     cfg.add_parser("keys", help="Every config key with its type and help.")
@@ -276,6 +280,11 @@ def run_sub(argv: list[str]) -> int:
         quiet()
 
         return run_memory(args)
+    if args.command == "serve":
+        from agent_lightning.cli.serve import run as run_serve
+
+        _quiet_libraries(verbose=False)
+        return run_serve(args)
     if args.command == "trace":
         from agent_lightning.observe.traces import load_step, render
 

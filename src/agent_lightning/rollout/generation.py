@@ -162,9 +162,10 @@ class CachedSession:
         self.mask = block_mask if self.mask is None else torch.cat([self.mask, block_mask], dim=1)
         logits = self._forward(block, self.mask, self.cache)
         limits = [max_new_tokens[i] if isinstance(max_new_tokens, dict) else max_new_tokens for i in self.rows]
-        generated, ended, logprobs = self._decode(logits, limits)
+        self._turn_logprobs: list[list[float]] = [[] for _ in self.rows]  # filled by _decode when recording
+        generated, ended = self._decode(logits, limits)
         if self.logprobs is not None:
-            self.logprobs = {i: logprobs[r] for r, i in enumerate(self.rows)}
+            self.logprobs = {i: self._turn_logprobs[r] for r, i in enumerate(self.rows)}
         return {i: (generated[r], ended[r]) for r, i in enumerate(self.rows)}
 
     def _ids(self, segment: str | list[int]) -> list[int]:
@@ -179,15 +180,13 @@ class CachedSession:
                          use_cache=True, logits_to_keep=1)
         return out.logits[:, -1, :]
 
-    def _decode(self, logits: torch.Tensor,
-                limits: list[int]) -> tuple[list[list[int]], list[bool], list[list[float]]]:
+    def _decode(self, logits: torch.Tensor, limits: list[int]) -> tuple[list[list[int]], list[bool]]:
         """Decode every row from `logits` (greedy, or sampled) until its end-of-turn token or its limit; every
         generated token (the end-of-turn one included) ends up in the cache and the mask, so the next turn only
-        feeds its new text. The third list holds each token's log-probability when the session records them."""
+        feeds its new text. When the session records log-probabilities, each row's go to `_turn_logprobs`."""
         eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
         n = len(self.rows)
         generated: list[list[int]] = [[] for _ in range(n)]
-        logprobs: list[list[float]] = [[] for _ in range(n)]
         ended = [False] * n
         done = [limit <= 0 for limit in limits]  # ended, or out of room
         live = list(range(n))  # batch rows in the decode batch (the cache's rows), in order
@@ -201,7 +200,7 @@ class CachedSession:
                 if fresh[j]:
                     generated[r].append(int(tokens[j]))
                     if picked is not None:
-                        logprobs[r].append(picked[j])
+                        self._turn_logprobs[r].append(picked[j])
                     ended[r] = generated[r][-1] == eos
                     done[r] = ended[r] or len(generated[r]) >= limits[r]
             fresh_mask = torch.tensor(fresh, device=mask.device)
@@ -220,7 +219,7 @@ class CachedSession:
         self.mask = mask
         if parked:
             self._unpark(live, parked)
-        return generated, ended, logprobs
+        return generated, ended
 
     def _token_logprobs(self, logits: torch.Tensor, tokens: torch.Tensor) -> list[float]:
         """Log-probability of each row's picked token: log softmax(logits / temperature), plain when greedy."""
