@@ -187,11 +187,11 @@ def test_apo_finds_a_better_prompt_for_the_pretrained_policy_on_dev():
     from pathlib import Path
 
     discover()
-    cfg = load_config("arithmetic", overrides=["apo.rounds=1", "apo.candidates=4", "apo.dev_tasks=24",
-                                               "apo.minibatch=12", "apo.pool=8", "apo.bootstrap=0",
+    cfg = load_config("arithmetic", overrides=["apo.rounds=0", "apo.candidates=4", "apo.dev_tasks=16",
+                                               "apo.minibatch=8", "apo.pool=8", "apo.bootstrap=0",
                                                "eval.at_end=false"])
     with tempfile.TemporaryDirectory() as tmp:
         search = PromptSearch(Stage("apo", cfg, Path(tmp), environment_class(cfg)))
         search.run()
         summary = json.loads((Path(tmp) / "summary.json").read_text())
-    assert summary["dev_score"] >= summary["start_dev_score"] + 0.15, summary
+    assert summary["dev_score"] >= summary["start_dev_score"] + 0.2, summary
