@@ -195,3 +195,31 @@ def test_apo_finds_a_better_prompt_for_the_pretrained_policy_on_dev():
         search.run()
         summary = json.loads((Path(tmp) / "summary.json").read_text())
     assert summary["dev_score"] >= summary["start_dev_score"] + 0.2, summary
+
+
+@pytest.mark.slow
+def test_the_critic_runs_against_a_real_openai_compatible_server(tmp_path, tiny_policy):
+    """`apo.critic=http://...`: the official openai client against the project's own gateway on the loopback,
+    serving the tiny policy; the search's subprocess calls it for critiques and rewrites."""
+    from agent_lightning.serve.app import create_app
+    from agent_lightning.serve.server import BackgroundServer
+
+    from agent_lightning.chat.tool_format import prepare_for_tools
+
+    model, tokenizer = tiny_policy
+    prepare_for_tools(tokenizer)  # what `serve` does after loading the policy
+    server = BackgroundServer(create_app(model, tokenizer, "tiny-critic", default_max_tokens=12)).start()
+    try:
+        run_dir = tmp_path / "apo"
+        result = run_cli("--algo", "apo", "--config", "tiny", "--output-dir", str(run_dir), "--set", "apo.rounds=1",
+                         "--set", f"apo.critic={server.url}", "--set", "apo.critic_max_tokens=12", *SMALL)
+        assert result.returncode == 0, result.stderr[-3000:]
+        import httpx
+
+        served = httpx.get(server.url + "/stats").json()["requests"]
+    finally:
+        server.stop()
+    rows = [json.loads(line) for line in (run_dir / "candidates.jsonl").read_text().splitlines()]
+    assert any(r["origin"] == "critic rewrite" for r in rows), rows
+    assert json.loads((run_dir / "summary.json").read_text())["critic"].startswith(server.url)
+    assert served >= 2  # a critique and a rewrite per rewritten prompt
