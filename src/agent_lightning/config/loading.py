@@ -191,6 +191,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise UserError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}).") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of sections at the top level.")
+    data.pop("algo", None)  # a run's config.yaml records what ran it: `--config RUN_DIR/config.yaml` reruns it
     for item in overrides or []:
         keys, value = _parse_override(item)
         if not _set_reward_by_name(data, keys, value, item):
