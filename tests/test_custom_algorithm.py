@@ -31,7 +31,8 @@ def test_the_builtins_and_the_example_are_listed(plugin_dir):
     result = run_cli("algos", "list", "--json", "--plugin-dir", str(plugin_dir))
     assert result.returncode == 0, result.stderr
     listed = {row["name"]: row for row in json.loads(result.stdout)}
-    assert {"sft", "grpo", "rft", "imitate"} <= set(listed)
+    assert {"sft", "grpo", "rft", "apo", "imitate"} <= set(listed)
+    assert listed["apo"]["section"] == "apo"
     assert listed["grpo"]["section"] == "grpo" and listed["imitate"]["section"] == "algorithms.imitate"
     assert listed["imitate"]["summary"].startswith("Plain PyTorch")
     assert listed["imitate"]["source"] == str(plugin_dir / "imitate.py")
