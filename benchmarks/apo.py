@@ -9,7 +9,7 @@ Runs `--algo apo` (train/apo.py: the search on dev tasks, then the starting and 
 test tasks), then evaluates both prompts again on a fresh draw of the test generator (`env.seed` + 1) that nothing
 was chosen on. Prints one row per draw: starting prompt, optimized prompt, the paired difference with its 95%
 interval and number of tasks, the search's wall time and episodes, and what the winning prompt is. Writes the
-table into docs/results.md (block `apo-<env>`) unless --no-write.
+table into docs/results.md (block `apo-<env>`, where the file has one) unless --no-write.
 Not covered: run-to-run variance of the search (one run), the critic (apo.critic) path.
 """
 
