@@ -23,6 +23,11 @@ and the same per task tier and per task template when tasks have a `tier` or a `
 `by_template`; the text report shows the tiers), and `per_task`: each task's id, tier, template, samples and
 successes, so any two reports on the same split can be paired afterwards (stats.paired_difference). Each training
 stage runs it at its end on `eval.limit` test tasks (`eval.at_end`) and adds it to its summary.json.
+
+`play` replaces the episode loop (same signature as rollout.episodes.play_episodes): the `agent` environment's
+episodes are played by your agent program through the gateway (serve.agents.play_agents, greedy unless sampled),
+which this module cannot import (serve is a layer above); `eval` and the training stages pass it
+(`serve.agents.player_for(cfg)`), and evaluating that environment without it is a one-line error.
 Not covered: the generation-length budget counting tool results (here each turn may generate up to
 `eval.max_new_tokens` tokens, default `grpo.max_completion_length`).
 """
@@ -32,6 +37,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from agent_lightning.config import Config
@@ -95,10 +101,11 @@ def split_tasks(env_cls: type, cfg: Config, split: str) -> list[dict[str, Any]]:
 
 def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit: int | None = None,
              batch_size: int | None = None, model: Any = None, tokenizer: Any = None,
-             samples: int | None = None) -> dict[str, Any]:
+             samples: int | None = None, play: Callable[..., list[Any]] | None = None) -> dict[str, Any]:
     """Evaluation of the policy (or `model`/`tokenizer` given) on `split`, `batch_size` (default
     `eval.batch_size`) episodes at a time, each task `samples` times (default `eval.samples`; 1: greedy); see the
-    module docstring."""
+    module docstring. `play` plays a batch instead of rollout.episodes.play_episodes (same signature): the agent
+    environment's is serve.agents.play_agents, which its callers pass (`serve.agents.player_for(cfg)`)."""
     from agent_lightning.registry import discover
     from agent_lightning.rewarding import RewardSuite
     from agent_lightning.envs import environment_class, prompt_prefix
@@ -111,7 +118,10 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     tasks = split_tasks(env_cls, cfg, split)[: limit or None]
     if model is None:
         model, tokenizer = load_for_eval(cfg, adapter)
-    if env_cls.tool_names():
+    if play is None and getattr(env_cls, "external_agent", False):
+        raise UserError(f"env '{cfg.env.name}' is played by an agent program through the gateway: evaluate it with "
+                        "`main_agent_lightning.py eval`, or pass play=agent_lightning.serve.agents.play_agents.")
+    if env_cls.tool_names() or play is not None:  # a player through the gateway parses the policy's calls too
         from agent_lightning.chat.tool_format import prepare_for_tools
 
         prepare_for_tools(tokenizer, cfg.policy.tool_prompt)
@@ -130,7 +140,7 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     episodes = [task for task in tasks for _ in range(samples)]  # a task's samples side by side in one batch
     with generation_weights(model):  # the training model: adapter folded in for the rollouts, unfolded afterwards
         rows = _play(cfg, model, tokenizer, env_cls, suite, episodes, system, batch_size or cfg.eval.batch_size,
-                     started, memory, sampling)
+                     started, memory, sampling, play)
     report = summarize(rows, dict(zip(suite.names, suite.weights)), samples)
     report.update({"env": cfg.env.name, "split": split, "tasks": len(tasks), "samples": samples,
                    "temperature": cfg.eval.temperature if samples > 1 else 0.0, "adapter": adapter,
@@ -150,22 +160,23 @@ def _prompt_label(cfg: Config) -> str | None:
 
 def _play(cfg: Config, model: Any, tokenizer: Any, env_cls: type, suite: Any, tasks: list[dict[str, Any]],
           system: str | None, batch_size: int, started: float, memory: Any = None,
-          sampling: Any = None) -> list[dict[str, Any]]:
+          sampling: Any = None, play: Callable[..., list[Any]] | None = None) -> list[dict[str, Any]]:
     """Roll out `tasks` in batches and score them: one row per episode with its outcome and rewards."""
     rows: list[dict[str, Any]] = []
     progress = BatchProgress("EVAL", len(tasks), "episodes", started)
+    played = env_cls.tool_names() or play is not None  # episodes bring their environments (single-turn: built here)
     for start in range(0, len(tasks), batch_size):
         chunk = tasks[start:start + batch_size]
-        episodes = play_episodes(model, tokenizer, env_cls, chunk, system,
-                                 max_new_tokens=cfg.eval.max_new_tokens or cfg.grpo.max_completion_length,
-                                 max_turns=cfg.env.max_turns, max_failed_turns=cfg.eval.max_failed_turns,
-                                 memory=memory, sampling=sampling)
+        episodes = (play or play_episodes)(model, tokenizer, env_cls, chunk, system,
+                                           max_new_tokens=cfg.eval.max_new_tokens or cfg.grpo.max_completion_length,
+                                           max_turns=cfg.env.max_turns, max_failed_turns=cfg.eval.max_failed_turns,
+                                           memory=memory, sampling=sampling)
         envs, completions = [e.env for e in episodes], [e.messages for e in episodes]
         columns = {k: [t.get(k) for t in chunk] for k in chunk[0] if k != "prompt"}
         scores = {name: fn(prompts=[[{"role": "user", "content": t["prompt"]}] for t in chunk], completions=completions,
-                           completion_ids=None, environments=envs if env_cls.tool_names() else None, **columns)
+                           completion_ids=None, environments=envs if played else None, **columns)
                   for name, fn in zip(suite.names, suite.functions)}
-        envs = suite.environments_for(completions, {**columns, "environments": envs if env_cls.tool_names() else None})
+        envs = suite.environments_for(completions, {**columns, "environments": envs if played else None})
         for i, (task, env) in enumerate(zip(chunk, envs)):
             rows.append({"task_id": task["task_id"], "tier": task.get("tier"), "template": task.get("template"),
                          "outcome": env.outcome, "rewards": {n: v[i] for n, v in scores.items()}})

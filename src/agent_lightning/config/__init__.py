@@ -9,6 +9,7 @@ Not covered here: whether a named reward or environment exists (the registry che
 
 from agent_lightning.config.loading import iter_help, load_config, resolve_config_path, shipped_configs
 from agent_lightning.config.sections import (
+    AgentSection,
     APOSection,
     Config,
     EnvSection,
@@ -24,6 +25,6 @@ from agent_lightning.config.sections import (
     SFTSource,
 )
 
-__all__ = ["APOSection", "Config", "EnvSection", "EvalSection", "GRPOSection", "LoraSection", "MemorySection", "PolicySection",
+__all__ = ["AgentSection", "APOSection", "Config", "EnvSection", "EvalSection", "GRPOSection", "LoraSection", "MemorySection", "PolicySection",
            "RFTSection", "RewardSpec", "RunSection", "SFTSection", "SFTSource", "iter_help", "load_config",
            "resolve_config_path", "shipped_configs"]

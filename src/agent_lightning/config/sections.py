@@ -151,7 +151,7 @@ class GRPOSection:
     rollouts: str = _f("cached", "Tool environments: 'cached' plays episodes with our own cached multi-turn loop "
                                  "(rollout/episodes.py: each turn reads only the new tool results); 'trl' uses TRL's tool "
                                  "loop (re-reads the whole conversation every turn; used whenever use_vllm is on, "
-                                 "vLLM generating).")
+                                 "vLLM generating). env.name=agent plays through the gateway and needs 'cached'.")
     use_vllm: bool = _f(False, "Generate with vLLM (GPU only; `pip install vllm`): the fast generation path on GPUs.")
     vllm_mode: str = _f("colocate", "'colocate' (vLLM inside each training process, sharing its GPU) or 'server' "
                                     "(a separate `trl vllm-serve` process on GPUs of its own).")
@@ -329,6 +329,40 @@ class MemorySection:
     hybrid: bool = _f(False, "Fuse dense hits with BM25 over code identifiers (reciprocal rank); see "
                              "benchmarks/retrieval.py for when it helps.")
     max_tokens: int = _f(256, "Word pieces of a chunk the embedder reads (the chunk header comes first).")
+    backend: str = _f("auto", "Embedding engine: onnx (onnxruntime on the CPU, no torch: a cached ONNX export of "
+                              "memory.embedder, made on first use and checked against it), torch "
+                              "(sentence-transformers, on a GPU when visible), or auto: onnx when the export exists "
+                              "or can be made, else torch (said once).")
+    int8: bool = _f(True, "With the onnx engine, the int8 copy of the export: ~1.3x the fp32 export's speed, "
+                          "embeddings within cosine 0.998 of the model's, the same retrieval scores "
+                          "(docs/results.md#code-memory); false: the fp32 export, identical to the model's.")
+
+    def validate(self) -> None:
+        _one_of(self, "memory", "backend", ("auto", "onnx", "torch"))
+
+
+@dataclass
+class AgentSection:
+    command: str = _f("", "env.name=agent: the agent program, run once per rollout (split like a shell line, in the "
+                          "folder you run from; a bare `python` is the interpreter running this), e.g. "
+                          "\"python examples/openai_agent/agent.py\". It gets "
+                          "OPENAI_BASE_URL (its rollout's gateway URL), OPENAI_API_KEY, OPENAI_MODEL and the task as "
+                          "JSON on stdin and in AGENT_TASK (docs/gateway.md#train-your-own-agent).")
+    tasks: str = _f("", "env.name=agent: a JSONL file, one task per line: `prompt` (required), optional `task_id`, "
+                        "`answer`, `split` (train/test; default: by a hash of the task's content) and any fields "
+                        "the agent reads.")
+    timeout_s: float = _f(120.0, "env.name=agent: seconds one rollout may take; a slower agent is killed and its "
+                                 "rollout fails (env.on_failure).")
+    concurrency: int = _f(8, "env.name=agent: agent processes run at once (their model calls are batched together).")
+    success_reward: float = _f(1.0, "env.name=agent: a reported reward at or above this counts as a success "
+                                    "(task_success); the number itself is the `agent_reward` reward. An agent reports "
+                                    "by POSTing {\"reward\": x} to its rollout or printing it as its last stdout line; "
+                                    "one that reports nothing is checked against the task's `answer`.")
+
+    def validate(self) -> None:
+        if not self.timeout_s > 0:
+            raise UserError(f"agent.timeout_s: expected a positive number of seconds, got {self.timeout_s}.")
+        _at_least(self, "agent", 1, "concurrency")
 
 
 @dataclass
@@ -353,6 +387,8 @@ class Config:
     apo: APOSection = field(default_factory=APOSection,
                             metadata={"help": "Automatic prompt optimization: instructions + demonstrations by dev score."})
     eval: EvalSection = field(default_factory=EvalSection, metadata={"help": "Evaluation at the end of each stage."})
+    agent: AgentSection = field(default_factory=AgentSection,
+                                metadata={"help": "env.name=agent: your own agent program, trained through the gateway."})
     memory: MemorySection = field(default_factory=MemorySection,
                                   metadata={"help": "Code and SOP memory: store, prompt injection, retrieval."})
     algorithms: dict[str, Any] = _f({}, "Settings of plugin algorithms, by name: `algorithms: {my_algo: {steps: 10}}` "

@@ -32,10 +32,13 @@ __all__ = ["RESERVED", "SPLITS", "Environment", "Outcome", "ToolError", "check_s
 
 
 def environment_class(cfg: Any) -> type[Environment]:
-    """The class registered under `cfg.env.name` (a one-line error with did-you-mean when unknown)."""
+    """The class registered under `cfg.env.name` (a one-line error with did-you-mean when unknown), bound to the
+    run's config by its `for_run(cfg)` when it has one (the `agent` environment: its task file and command)."""
     from agent_lightning.registry import ENVIRONMENTS
 
-    return ENVIRONMENTS.get(cfg.env.name).obj
+    cls = ENVIRONMENTS.get(cfg.env.name).obj
+    for_run = getattr(cls, "for_run", None)
+    return for_run(cfg) if for_run is not None else cls
 
 
 def system_prompt(cfg: Any, env_cls: type) -> str | None:

@@ -11,6 +11,9 @@ An environment is a class registered with `@environment("name")`:
     public methods is single-turn: the completion is the answer.
   - `_finish(final_text)` verifies the episode and returns an `Outcome`, which every reward reads as
     `env.outcome`. `final_text` is the last assistant message. (Private, so TRL does not make it a tool.)
+  - `for_run(cfg)` (optional classmethod) returns the class a run uses, bound to what the run configured: the
+    `agent` environment reads its task file and agent command from the `agent` section this way. A run resolves
+    its class once with `envs.environment_class(cfg)`; other environments never see the config.
 
 Tools are wrapped when the subclass is created (`__init_subclass__`), so every environment gets the same
 behaviour without writing it: each call is recorded in `self.calls`; a wrong argument list, a `SandboxError`,
@@ -68,6 +71,7 @@ class Outcome:
     detail: str = ""  # what the verifier saw beyond the check names, e.g. "extra files: a.txt"
     # Checks that measure the change the task asks for (the rest hold what must stay as it was). Empty: all are.
     targets: list[str] = field(default_factory=list)
+    reward: float | None = None  # a reward the episode reported itself (the agent environment's agent); else None
 
     @property
     def progress(self) -> float:

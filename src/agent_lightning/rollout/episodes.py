@@ -157,13 +157,20 @@ def can_merge(model: Any) -> bool:
             and not getattr(inner, "is_loaded_in_4bit", False) and not getattr(inner, "is_loaded_in_8bit", False))
 
 
+def adapter_merged(model: Any) -> bool:
+    """Whether a LoRA-wrapped model's adapter is folded into its weights right now."""
+    return any(getattr(m, "merged", False) for m in model.modules() if hasattr(m, "merged_adapters"))
+
+
 @contextlib.contextmanager
 def generation_weights(model: Any) -> Iterator[None]:
     """Eval mode, with a mergeable LoRA adapter folded into the weights (no per-layer adapter work at every
-    generated token); on exit the adapter is unfolded and the previous mode restored."""
+    generated token); on exit the adapter is unfolded and the previous mode restored. Nested (the gateway's
+    generation worker inside a rollout round or an evaluation that already merged), it leaves the weights as they
+    are: merged once, unmerged once."""
     was_training = getattr(model, "training", False)
     model.eval()
-    merged = can_merge(model)
+    merged = can_merge(model) and not adapter_merged(model)
     if merged:
         model.merge_adapter()
     try:

@@ -22,6 +22,10 @@ generation fails; the server keeps serving after any of them. Requests run in th
 renders its prompt (serve/schema.py), waits for the generation worker (serve/batcher.py) that batches concurrent
 requests, converts the reply and, under a rollout, records it (serve/recording.py).
 
+With `forced` (schema.ForcedSampling), every request is sampled with the server's settings instead of its own
+(temperature, top_p, no seed, max_tokens capped) and any model name is answered: how serve/agents.py trains and
+evaluates an agent program.
+
 Not covered: authentication (any API key is accepted: bind to a trusted interface), streaming, the legacy
 /v1/completions and embeddings endpoints, prompts longer than the model's context (400).
 """
@@ -43,7 +47,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from agent_lightning.serve.batcher import Batcher
 from agent_lightning.serve.recording import BadRollout, Call, RolloutClosed, RolloutStore, UnknownRollout, \
     check_rollout_id
-from agent_lightning.serve.schema import ApiError, ReplyFormat, bad, completion_body, logprobs_body, \
+from agent_lightning.serve.schema import ApiError, ForcedSampling, ReplyFormat, bad, completion_body, logprobs_body, \
     parse_chat_request, parse_json
 
 log = logging.getLogger(__name__)
@@ -53,8 +57,10 @@ class Gateway:
     """The served policy (once attached), its generation worker and the rollout store."""
 
     def __init__(self, model_name: str, max_batch_size: int = 8, batch_wait_s: float = 0.005,
-                 default_max_tokens: int = 256, seed: int = 0) -> None:
-        self.model_name, self.default_max_tokens = model_name, default_max_tokens
+                 default_max_tokens: int = 256, seed: int = 0, forced: ForcedSampling | None = None,
+                 gather: Any = None) -> None:
+        self.model_name, self.default_max_tokens, self.forced = model_name, default_max_tokens, forced
+        self.gather = gather  # batcher.Batcher's `gather`: how many clients may still send a request
         self.max_batch_size, self.batch_wait_s, self.seed = max_batch_size, batch_wait_s, seed
         self.created = int(time.time())
         self.store = RolloutStore()
@@ -71,7 +77,7 @@ class Gateway:
         """Serve `model` from now on (its tokenizer prepared by chat.tool_format.prepare_for_tools)."""
         fmt = ReplyFormat(tokenizer)
         self.context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-        batcher = Batcher(model, tokenizer, self.max_batch_size, self.batch_wait_s, self.seed)
+        batcher = Batcher(model, tokenizer, self.max_batch_size, self.batch_wait_s, self.seed, self.gather)
         batcher.start()
         self.format, self.batcher = fmt, batcher
 
@@ -89,7 +95,13 @@ class Gateway:
         if not self.ready:
             raise ApiError(503, "the model is loading; retry in a few seconds.", type="server_error",
                            code="model_loading")
-        request = parse_chat_request(body, self.model_name)
+        served = self.model_name
+        if self.forced is not None and self.forced.any_model and isinstance(body, dict) \
+                and isinstance(body.get("model"), str) and body["model"]:
+            served = body["model"]
+        request = parse_chat_request(body, served)
+        if self.forced is not None:
+            request = self.forced.apply(request)
         fmt = self.format
         with self._tokenizer_lock:
             try:
@@ -135,9 +147,12 @@ async def _body(request: Request, optional: bool = False) -> Any:
 
 
 def create_app(model: Any, tokenizer: Any, model_name: str, *, max_batch_size: int = 8, batch_wait_s: float = 0.005,
-               default_max_tokens: int = 256, seed: int = 0) -> FastAPI:
-    """The gateway app serving `model` as `model_name` (None: loading, 503 until `app.state.gateway.attach`)."""
-    gateway = Gateway(model_name, max_batch_size, batch_wait_s, default_max_tokens, seed)
+               default_max_tokens: int = 256, seed: int = 0, forced: ForcedSampling | None = None,
+               gather: Any = None) -> FastAPI:
+    """The gateway app serving `model` as `model_name` (None: loading, 503 until `app.state.gateway.attach`);
+    `forced`: sampling imposed on every request (schema.ForcedSampling: training and evaluating an agent);
+    `gather`: how many clients may still send a request (batcher.Batcher waits for them to batch together)."""
+    gateway = Gateway(model_name, max_batch_size, batch_wait_s, default_max_tokens, seed, forced, gather)
     if model is not None:
         gateway.attach(model, tokenizer)
 

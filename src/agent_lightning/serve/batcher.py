@@ -12,9 +12,12 @@ within `wait_s` (requests that queued while the previous batch was generating ar
 `max_batch_size` (1: one request at a time). The batch is split into groups that can share one sampler: all greedy
 requests (temperature 0) together, unseeded sampled requests by (temperature, top_p), and each seeded request alone,
 so a seeded request is reproducible whatever else is being served (it draws from its own generator on a batch of
-one). Each group is one `rollout.generation.CachedSession.generate` call (rows left-padded, finished rows parked)
-inside `rollout.episodes.generation_weights`, recording each generated token's logprob. Unseeded groups draw from
-a generator seeded from `seed` and the batch number. A failure fails the group's requests, and the worker goes on.
+one). With `gather` (a callable: how many clients may still send a request, e.g. the agent processes running),
+the worker waits until that many requests are queued, at most `gather_wait_s` after taking the first one, so agents
+that started or finished their tools at different moments are generated together (serve/agents.py). Each group
+is one `rollout.generation.CachedSession.generate` call (rows left-padded, finished rows parked) inside
+`rollout.episodes.generation_weights`, recording each generated token's logprob. Unseeded groups draw from a
+generator seeded from `seed` and the batch number. A failure fails the group's requests, and the worker goes on.
 
 Not covered: keeping a conversation's KV cache from one request to the next (each request reads its whole prompt),
 continuous batching (a request that arrives while a batch generates waits for that batch to end), priorities.
@@ -25,7 +28,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,11 +72,12 @@ class Batcher:
     """The generation worker; see the module docstring."""
 
     def __init__(self, model: Any, tokenizer: Any, max_batch_size: int = 8, wait_s: float = 0.005,
-                 seed: int = 0) -> None:
+                 seed: int = 0, gather: Callable[[], int] | None = None, gather_wait_s: float = 2.0) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         self.model, self.tokenizer = model, tokenizer
         self.max_batch_size, self.wait_s, self.seed = max_batch_size, wait_s, seed
+        self.gather, self.gather_wait_s = gather, gather_wait_s
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -102,10 +108,21 @@ class Batcher:
     def _collect(self, first: Job) -> tuple[list[Job], bool]:
         """The batch that starts with `first`, and whether a stop was asked for meanwhile."""
         jobs = [first]
+        deadline = time.monotonic() + self.gather_wait_s
         while len(jobs) < self.max_batch_size:
+            wait = self.wait_s
+            if self.gather is not None:  # wait for every client that may still ask, up to the deadline
+                if len(jobs) >= self.gather() or time.monotonic() >= deadline:
+                    if self._queue.empty():
+                        break
+                    wait = 0.0
+                else:
+                    wait = max(min(0.05, deadline - time.monotonic()), 0.0)
             try:
-                job = self._queue.get_nowait() if not self.wait_s else self._queue.get(timeout=self.wait_s)
+                job = self._queue.get_nowait() if not wait else self._queue.get(timeout=wait)
             except queue.Empty:
+                if self.gather is not None:
+                    continue
                 break
             if job is None:
                 return jobs, True

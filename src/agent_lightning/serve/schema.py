@@ -26,6 +26,7 @@ top_logprobs (only the chosen token's logprob is returned), audio and image cont
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -83,6 +84,26 @@ class ChatRequest:
         return {"temperature": self.temperature, "top_p": self.top_p, "seed": self.seed,
                 "max_tokens": self.max_tokens, "stop": self.stop, "tool_choice": self.tool_choice,
                 "tool_name": self.tool_name}
+
+
+@dataclass(frozen=True)
+class ForcedSampling:
+    """Sampling the server imposes on every request, whatever the client asks: training an agent samples with the
+    trainer's settings (`grpo.temperature`, `grpo.top_p`) and evaluating it is greedy, so an agent's own
+    `temperature`, `top_p` and `seed` are replaced, and its `max_tokens` is capped at `max_tokens` (the limit when it
+    sets none). With `any_model`, a request naming any model is answered by the served policy (an agent written for
+    a hosted model name runs unchanged)."""
+
+    temperature: float
+    top_p: float = 1.0
+    max_tokens: int | None = None
+    any_model: bool = True
+
+    def apply(self, request: "ChatRequest") -> "ChatRequest":
+        cap = self.max_tokens
+        max_tokens = request.max_tokens if cap is None else min(request.max_tokens or cap, cap)
+        return dataclasses.replace(request, temperature=self.temperature, top_p=self.top_p, seed=None,
+                                   max_tokens=max_tokens)
 
 
 def parse_json(raw: bytes) -> Any:

@@ -7,7 +7,8 @@ verified outcomes, isolation), a GRPOConfig mapped from `cfg.grpo`, and our call
 Environments with tools are played by our cached multi-turn loop handed to TRL as its `rollout_func`
 (rollout/trl_rollout.py, `grpo.rollouts: cached`) or by TRL's own `environment_factory` tool loop
 (`grpo.rollouts: trl`, and always with `grpo.use_vllm`: vLLM generates there), with the tokenizer prepared for
-the policy's tool-call format (chat/tool_format.py); single-turn ones are plain datasets.
+the policy's tool-call format (chat/tool_format.py); `env.name=agent` runs your agent program through the gateway
+(train/agent_rollout.py); single-turn ones are plain datasets.
 
 Not covered here: SFT (train/sft.py), evaluation, multi-process launch (accelerate does it).
 """
@@ -22,6 +23,7 @@ from typing import Any
 
 from agent_lightning import distributed
 from agent_lightning.config import Config
+from agent_lightning.environments.agent import is_agent_env
 from agent_lightning.envs import environment_factory, prompt_prefix, tasks_in_tiers
 from agent_lightning.errors import UserError
 from agent_lightning.rewarding import RewardSuite
@@ -129,7 +131,11 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
     args = grpo_args(cfg, run_dir)
     args.reward_weights = suite.weights
     memory = MemoryContext.for_run(cfg.memory)  # handed to every environment: retrieved context, search_code
-    has_tools = bool(env_cls.tool_names())
+    agent = is_agent_env(env_cls)  # an agent program through the gateway (train/agent_rollout.py)
+    if agent and (cfg.grpo.use_vllm or cfg.grpo.rollouts != "cached"):
+        raise UserError("env.name=agent: the agent's rollouts run through the gateway, which generates with the "
+                        "trained model itself; set grpo.use_vllm=false and grpo.rollouts=cached.")
+    has_tools = bool(env_cls.tool_names()) or agent  # the gateway renders and parses the policy's tool calls
     if has_tools:
         from agent_lightning.chat.tool_format import prepare_for_tools
 
@@ -140,7 +146,13 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
                         cfg.grpo.max_completion_length, 4 * TOOL_COMPLETION_TOKENS)
     cached = has_tools and cfg.grpo.rollouts == "cached" and not cfg.grpo.use_vllm  # vLLM generates in TRL's loop
     train_tasks = task_dataset(env_cls, cfg, "train")
-    if cached:
+    if agent:
+        from agent_lightning.train.agent_rollout import AgentRollouts
+
+        if cfg.grpo.signal_first:
+            log.info("grpo.signal_first does not apply to env.name=agent: rounds train on the groups TRL samples")
+        loop = {"rollout_func": AgentRollouts(cfg, env_cls)}
+    elif cached:
         signal_first = None
         if cfg.grpo.signal_first and distributed.launched():
             log.warning("grpo.signal_first is off under several processes (each would swap its own share of a "

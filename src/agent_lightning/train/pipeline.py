@@ -26,6 +26,7 @@ from typing import Any
 
 from agent_lightning import distributed
 from agent_lightning.config import Config
+from agent_lightning.environments.agent import is_agent_env
 from agent_lightning.errors import UserError, close_matches
 from agent_lightning.train import rundir
 from agent_lightning.train.algorithm import Stage
@@ -70,6 +71,9 @@ def run_training(cfg: Config, algo: str, output_dir: str | None = None, resume: 
     discover()
     names = parse_chain(algo)
     env_cls = environment_class(cfg)  # unknown env or reward: fail here, before loading weights
+    if is_agent_env(env_cls) and {"sft", "rft", "apo"} & set(names):
+        raise UserError(f"--algo {algo}: env.name=agent trains your agent program with grpo; sft, rft and apo do not "
+                        "run agent programs.")
     RewardSuite.from_config(cfg.rewards, env_cls)
     with contextlib.ExitStack() as held:
         if output_dir and distributed.is_main():  # before its checkpoints are looked at: a live run owns them
@@ -87,7 +91,11 @@ def _run(cfg: Config, algo: str, names: list[str], env_cls: type, run_dir: Path,
     if distributed.is_main():
         rundir.write_config(run_dir, cfg, algo)
     log.info("writing the run to %s", run_dir)
-    if names in (["grpo"], ["rft"]) and cfg.grpo.warm_start_sft and not cfg.policy.init_adapter:
+    if names in (["grpo"], ["rft"]) and cfg.grpo.warm_start_sft and not cfg.policy.init_adapter \
+            and is_agent_env(env_cls):
+        log.info("grpo.warm_start_sft does not apply to env.name=agent (your agent's prompts and tools have no "
+                 "reference demonstrations): %s starts from the base policy", algo.upper())
+    elif names in (["grpo"], ["rft"]) and cfg.grpo.warm_start_sft and not cfg.policy.init_adapter:
         log.warning("grpo.warm_start_sft: no policy.init_adapter, so a short SFT (%d steps) warm-starts the policy "
                     "first, into %s/sft, then %s into %s/%s (--set grpo.warm_start_sft=false to skip)",
                     cfg.sft.max_steps, run_dir, algo.upper(), run_dir, algo)
@@ -184,8 +192,10 @@ def run_stage(stage: Stage) -> None:
     adapter = stage.run_dir / "adapter"
     if not own and stage.cfg.eval.at_end and (adapter / "adapter_config.json").is_file():
         from agent_lightning.evaluate import evaluate, format_report
+        from agent_lightning.serve.agents import player_for
 
-        summary["eval"] = evaluate(stage.cfg, "test", adapter=str(adapter), limit=stage.cfg.eval.limit or None)
+        summary["eval"] = evaluate(stage.cfg, "test", adapter=str(adapter), limit=stage.cfg.eval.limit or None,
+                                   play=player_for(stage.cfg))
         log.info("%s", format_report(summary["eval"]))
     rundir.write_json(path, summary)
 
@@ -199,8 +209,10 @@ def baseline_eval(cfg: Config, run_dir: Path, resume: bool) -> dict[str, Any] | 
     if resume and path.is_file():
         return json.loads(path.read_text())
     from agent_lightning.evaluate import evaluate, format_report
+    from agent_lightning.serve.agents import player_for
 
-    report = evaluate(cfg, "test", adapter=cfg.policy.init_adapter, limit=cfg.eval.limit or None)
+    report = evaluate(cfg, "test", adapter=cfg.policy.init_adapter, limit=cfg.eval.limit or None,
+                      play=player_for(cfg))
     log.info("before training:\n%s", format_report(report))
     rundir.write_json(path, report)
     return report
