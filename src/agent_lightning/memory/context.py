@@ -55,7 +55,7 @@ class MemoryContext:
             from agent_lightning.memory.store import CodeStore
 
             s = self.section
-            store = CodeStore(self.store_dir, s.embedder, s.max_tokens)
+            store = CodeStore(self.store_dir, s.embedder, s.max_tokens, backend=s.backend, int8=s.int8)
             reranker = Reranker(s.reranker) if s.reranker else None
             self._retriever = Retriever(store, s.candidates, s.code_k, reranker, s.hybrid)
         return self._retriever
@@ -64,7 +64,8 @@ class MemoryContext:
         if self._sops is None:
             from agent_lightning.memory.sop import SopStore
 
-            self._sops = SopStore(self.store_dir, self.section.embedder, self.section.max_tokens)
+            s = self.section
+            self._sops = SopStore(self.store_dir, s.embedder, s.max_tokens, s.backend, s.int8)
         return self._sops
 
     def search_code(self, query: str, k: int | None = None) -> list[Any]:

@@ -4,10 +4,12 @@
     hits = Reranker("cross-encoder/ms-marco-MiniLM-L-6-v2").rerank("parse a tool call", hits)
 
 Any sentence-transformers `CrossEncoder` folder, or hub id already in the local Hugging Face cache, works
-(`memory.reranker`; nothing is downloaded at run time: fetch a model beforehand). Hub downloads are not possible here and no PyPI package carries a cross-encoder, so the default usually cannot load: the reranker
-then says so once per process (a warning naming the model and the fix) and returns the hits in their embedding
-order. `available` tells callers (and benchmarks) which path ran. Pairs are cut at 256 word pieces (a chunk is
-sized for a 256-piece embedder window; longer pairs cost time, not accuracy, here).
+(`memory.reranker`; nothing is downloaded at run time: fetch a model beforehand). Hub downloads are not possible
+here and no PyPI package carries a cross-encoder, so the default usually cannot load: the reranker then says so
+once per process (a warning naming the model and the fix) and returns the hits in their embedding order. Whether
+the model's files are on disk is checked first (model_files.py, a few file-system calls), so a missing model
+costs no torch import. `available` tells callers (and benchmarks) which path ran. Pairs are cut at 256 word
+pieces (a chunk is sized for a 256-piece embedder window; longer pairs cost time, not accuracy, here).
 
 Not covered here: training a cross-encoder; the tests build a tiny one locally to exercise this path.
 """
@@ -39,6 +41,10 @@ class Reranker:
         if self._model is None and not self._failed:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             try:
+                from agent_lightning.memory.model_files import local_model_dir
+
+                if local_model_dir(self.name) is None:
+                    raise FileNotFoundError("not a folder, and not in the local Hugging Face cache")
                 from sentence_transformers import CrossEncoder
 
                 from agent_lightning.memory.embedder import _device
@@ -49,9 +55,11 @@ class Reranker:
                 self._failed = True
                 if self.name not in _WARNED:
                     _WARNED.add(self.name)
+                    detail = str(exc).splitlines()[0][:120] if str(exc) else ""
                     log.warning("reranker '%s' is not available here (%s); keeping the embedding order. Set "
-                                "memory.reranker to a local CrossEncoder folder, or to '' to skip reranking.",
-                                self.name, type(exc).__name__)
+                                "memory.reranker to a local CrossEncoder folder, or to '' (or pass --no-rerank) to "
+                                "skip reranking.", self.name, f"{type(exc).__name__}: {detail}" if detail
+                                else type(exc).__name__)
         return self._model is not None
 
     def scores(self, query: str, texts: list[str]) -> list[float]:

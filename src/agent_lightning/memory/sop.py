@@ -154,9 +154,10 @@ def _parse_markdown(text: str, path: Path) -> list[dict[str, Any]]:
 class SopStore:
     collection_name = "sops"
 
-    def __init__(self, store_dir: str | Path, embedder: str | None = None, max_tokens: int = 256):
+    def __init__(self, store_dir: str | Path, embedder: str | None = None, max_tokens: int = 256,
+                 backend: str = "auto", int8: bool = True):
         self.dir = Path(store_dir).expanduser()
-        self.embedder = get_embedder(embedder, max_tokens)
+        self.embedder = get_embedder(embedder, max_tokens, backend, int8)
         self._collection: Any = None
 
     @property

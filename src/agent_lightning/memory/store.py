@@ -158,12 +158,12 @@ class CodeStore:
     collection_name = "code"
 
     def __init__(self, store_dir: str | Path, embedder: str | None = None, max_tokens: int = 256,
-                 max_chars: int = MAX_CHARS, chunking: str = "ast"):
+                 max_chars: int = MAX_CHARS, chunking: str = "ast", backend: str = "auto", int8: bool = True):
         if chunking not in ("ast", "lines"):
             raise UserError(f"memory.chunking: expected 'ast' or 'lines', got {chunking!r}.")
         self.dir = Path(store_dir).expanduser()
         self.chunking = chunking
-        self.embedder = get_embedder(embedder, max_tokens)
+        self.embedder = get_embedder(embedder, max_tokens, backend, int8)
         self.max_chars = max_chars
         self._client: Any = None
         self._collection: Any = None
