@@ -90,13 +90,14 @@ class Prompt:
         if not isinstance(demos, list):
             raise UserError(f"{where}: `demonstrations` must be a list of conversations (lists of messages).")
         for n, demo in enumerate(demos, start=1):
-            problem = _demo_problem(demo)
+            problem = demonstration_problem(demo)
             if problem:
                 raise UserError(f"{where}: demonstration {n}: {problem}.")
         return cls(instructions, [list(d) for d in demos], dict(data.get("meta") or {}))
 
 
-def _demo_problem(demo: Any) -> str | None:
+def demonstration_problem(demo: Any) -> str | None:
+    """Why `demo` is not a usable demonstration (None: it is): user first, assistant last, no system turns."""
     if not isinstance(demo, list) or not demo:
         return "expected a non-empty list of chat messages"
     for message in demo:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent_lightning.chat.prompt import Prompt, _demo_problem
+from agent_lightning.chat.prompt import Prompt, demonstration_problem
 from agent_lightning.errors import UserError
 from agent_lightning.train import rundir
 from agent_lightning.train.algorithm import Stage
@@ -207,7 +207,7 @@ class PromptSearch:
             kept = 0
             for episode in episodes:
                 demo = [m for m in episode.prompt if m.get("role") == "user"][-1:] + list(episode.messages)
-                if episode.env.outcome.success and _demo_problem(demo) is None:
+                if episode.env.outcome.success and demonstration_problem(demo) is None:
                     pool.append(demo)
                     kept += 1
             progress.update(len(own), f"{kept} verified successes kept")
