@@ -27,7 +27,7 @@ stage runs it at its end on `eval.limit` test tasks (`eval.at_end`) and adds it 
 `play` replaces the episode loop (same signature as rollout.episodes.play_episodes): the `agent` environment's
 episodes are played by your agent program through the gateway (serve.agents.play_agents, greedy unless sampled),
 which this module cannot import (serve is a layer above); `eval` and the training stages pass it
-(`serve.agents.player_for(cfg)`), and evaluating that environment without it is a one-line error.
+(`serve.player_for(cfg)`), and evaluating that environment without it is a one-line error.
 Not covered: the generation-length budget counting tool results (here each turn may generate up to
 `eval.max_new_tokens` tokens, default `grpo.max_completion_length`).
 """
@@ -105,7 +105,7 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     """Evaluation of the policy (or `model`/`tokenizer` given) on `split`, `batch_size` (default
     `eval.batch_size`) episodes at a time, each task `samples` times (default `eval.samples`; 1: greedy); see the
     module docstring. `play` plays a batch instead of rollout.episodes.play_episodes (same signature): the agent
-    environment's is serve.agents.play_agents, which its callers pass (`serve.agents.player_for(cfg)`)."""
+    environment's is serve.agents.play_agents, which its callers pass (`serve.player_for(cfg)`)."""
     from agent_lightning.registry import discover
     from agent_lightning.rewarding import RewardSuite
     from agent_lightning.envs import environment_class, prompt_prefix

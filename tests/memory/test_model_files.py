@@ -26,5 +26,11 @@ def test_hub_ids_are_found_in_the_hub_cache_at_the_snapshot_main_names(tmp_path,
     assert local_model_dir("org/other") is None and cached_hub_snapshot("no-slash") is None
 
 
-def test_idle_cores_is_between_one_and_the_usable_cores():
-    assert 1 <= idle_cores() <= usable_cores()
+def test_idle_cores_are_the_usable_cores_minus_the_load(monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert usable_cores() == 4
+    for load, idle in ((0.0, 4), (1.2, 3), (2.6, 1), (9.0, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert idle_cores() == idle, load

@@ -220,7 +220,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from agent_lightning.evaluate import evaluate, format_report
 
     earlier = _read_report(args.compare) if args.compare else None
-    from agent_lightning.serve.agents import player_for
+    from agent_lightning.serve import player_for
 
     report = evaluate(cfg, args.split, args.adapter, args.limit, args.batch_size, play=player_for(cfg))
     if earlier is not None:

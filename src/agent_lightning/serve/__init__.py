@@ -15,5 +15,26 @@ command itself is cli/serve.py. docs/gateway.md describes the endpoints and the 
     from agent_lightning.serve.app import create_app
     from agent_lightning.serve.server import BackgroundServer
 
-(Nothing is imported here, so the pure recording module loads without the web stack or torch.)
+(Nothing heavy is imported here, so the pure recording module loads without the web stack or torch;
+`player_for` imports the gateway only for an agent environment.)
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def player_for(cfg: Any) -> Callable[..., list[Any]] | None:
+    """`serve.agents.play_agents` when the run's environment is played by an agent program (env.name=agent), else
+    None: what `evaluate(..., play=...)` takes (evaluate is below the gateway in the layers, so its callers choose).
+    The gateway and its web stack are imported only for such an environment."""
+    from agent_lightning.environments.agent import is_agent_env
+    from agent_lightning.registry import ENVIRONMENTS, discover
+
+    discover()
+    if not is_agent_env(ENVIRONMENTS.get(cfg.env.name).obj):
+        return None
+    from agent_lightning.serve.agents import play_agents
+
+    return play_agents

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_lightning.chat.messages import content_text
-from agent_lightning.environments.agent import agent_argv, is_agent_env
+from agent_lightning.environments.agent import agent_argv
 from agent_lightning.rollout.episodes import Episode
 from agent_lightning.serve.agent_process import ProcessResult, failure_reason, run_agent_process
 from agent_lightning.serve.app import create_app
@@ -247,12 +247,3 @@ def round_counts(episodes: list[AgentEpisode]) -> Counter:
         counts["model_calls"] += len(run.calls)
         counts["tool_calls"] += len(episode.env.calls)
     return counts
-
-
-def player_for(cfg: Any) -> Callable[..., list[Any]] | None:
-    """`play_agents` when the run's environment is played by an agent program (env.name=agent), else None: what
-    `evaluate(..., play=...)` takes (evaluate is below the gateway in the layers, so its callers choose)."""
-    from agent_lightning.registry import ENVIRONMENTS, discover
-
-    discover()
-    return play_agents if is_agent_env(ENVIRONMENTS.get(cfg.env.name).obj) else None

@@ -125,7 +125,7 @@ def trainer_stage(stage: Stage) -> dict[str, Any]:
                         "`main_agent_lightning.py eval --adapter %s` afterwards.", run_dir / "adapter")
         elif cfg.eval.at_end:
             from agent_lightning.evaluate import evaluate, format_report
-            from agent_lightning.serve.agents import player_for
+            from agent_lightning.serve import player_for
 
             report = evaluate(cfg, "test", limit=cfg.eval.limit or None, model=trainer.model, tokenizer=tokenizer,
                               adapter=str(run_dir / "adapter"), play=player_for(cfg))

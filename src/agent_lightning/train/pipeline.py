@@ -192,7 +192,7 @@ def run_stage(stage: Stage) -> None:
     adapter = stage.run_dir / "adapter"
     if not own and stage.cfg.eval.at_end and (adapter / "adapter_config.json").is_file():
         from agent_lightning.evaluate import evaluate, format_report
-        from agent_lightning.serve.agents import player_for
+        from agent_lightning.serve import player_for
 
         summary["eval"] = evaluate(stage.cfg, "test", adapter=str(adapter), limit=stage.cfg.eval.limit or None,
                                    play=player_for(stage.cfg))
@@ -209,7 +209,7 @@ def baseline_eval(cfg: Config, run_dir: Path, resume: bool) -> dict[str, Any] | 
     if resume and path.is_file():
         return json.loads(path.read_text())
     from agent_lightning.evaluate import evaluate, format_report
-    from agent_lightning.serve.agents import player_for
+    from agent_lightning.serve import player_for
 
     report = evaluate(cfg, "test", adapter=cfg.policy.init_adapter, limit=cfg.eval.limit or None,
                       play=player_for(cfg))
