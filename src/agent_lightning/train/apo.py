@@ -93,7 +93,7 @@ class PromptSearch:
         self.pool: list[list[dict[str, Any]]] = []
         self.best_by_round: list[float] = []
         self.failures: dict[str, list[dict[str, Any]]] = {}  # candidate id -> a few failed dev episodes (critic)
-        self.model = self.tokenizer = None
+        self.model = self.tokenizer = self.memory = None
         self.episodes_played = 0
 
     # ------------------------------------------------------------------------------------------------ driver
@@ -121,10 +121,10 @@ class PromptSearch:
             contenders = list(dict.fromkeys([*self.beam, *(c.id for c in proposals)]))
             self.beam = self._successive_halving(contenders)
             best = self.candidates[self.beam[0]]
-            self.best_by_round.append(best.score(self._scored_ids(best)))
+            seen = self._scored_ids(best)
+            self.best_by_round.append(best.score(seen))
             self._checkpoint(rnd)
-            progress.update(rnd + 1, f"best dev {best.score(self._scored_ids(best)):.0%} on "
-                                     f"{len(self._scored_ids(best))} tasks ({best.origin}), "
+            progress.update(rnd + 1, f"best dev {best.score(seen):.0%} on {len(seen)} tasks ({best.origin}), "
                                      f"{self.episodes_played} episodes")
             self.stage.stopped(rnd)
         progress.stop()
@@ -146,7 +146,10 @@ class PromptSearch:
     def _load_policy(self) -> None:
         from agent_lightning.evaluate import load_for_eval
 
+        from agent_lightning.memory.context import MemoryContext
+
         self.model, self.tokenizer = load_for_eval(self.cfg, self.cfg.policy.init_adapter)
+        self.memory = MemoryContext.for_run(self.cfg.memory)  # the same retrieved context as eval and training
         if self.env_cls.tool_names():
             from agent_lightning.chat.tool_format import prepare_for_tools
 
@@ -154,18 +157,16 @@ class PromptSearch:
 
     def _play(self, tasks: list[dict[str, Any]], prefixes: list[list[dict[str, Any]]]) -> list[Any]:
         """Greedy episodes of `tasks`, each after its own prompt prefix, verified (env.outcome)."""
-        from agent_lightning.memory.context import MemoryContext
         from agent_lightning.rollout.episodes import generation_weights, play_episodes
 
         cfg, out = self.cfg, []
-        memory = MemoryContext.for_run(cfg.memory)
         with generation_weights(self.model):
             for at in range(0, len(tasks), self.settings.batch_size):
                 chunk, heads = tasks[at:at + self.settings.batch_size], prefixes[at:at + self.settings.batch_size]
                 episodes = play_episodes(self.model, self.tokenizer, self.env_cls, chunk, None,
                                          max_new_tokens=cfg.eval.max_new_tokens or cfg.grpo.max_completion_length,
                                          max_turns=cfg.env.max_turns, max_failed_turns=cfg.eval.max_failed_turns,
-                                         memory=memory, prefixes=heads)
+                                         memory=self.memory, prefixes=heads)
                 for episode in episodes:
                     episode.env._finish_episode(episode.messages)
                 out += episodes
