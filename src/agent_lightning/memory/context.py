@@ -51,12 +51,14 @@ class MemoryContext:
     def retriever(self) -> Any:
         if self._retriever is None:
             from agent_lightning.memory.reranker import Reranker
+            from agent_lightning.memory.reranker_training import resolve_reranker
             from agent_lightning.memory.retriever import Retriever
             from agent_lightning.memory.store import CodeStore
 
             s = self.section
             store = CodeStore(self.store_dir, s.embedder, s.max_tokens, backend=s.backend, int8=s.int8)
-            reranker = Reranker(s.reranker) if s.reranker else None
+            name = resolve_reranker(s.reranker, self.store_dir)
+            reranker = Reranker(name) if name else None
             self._retriever = Retriever(store, s.candidates, s.code_k, reranker, s.hybrid)
         return self._retriever
 

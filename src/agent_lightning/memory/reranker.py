@@ -9,22 +9,33 @@ here and no PyPI package carries a cross-encoder, so the default usually cannot 
 once per process (a warning naming the model and the fix) and returns the hits in their embedding order. Whether
 the model's files are on disk is checked first (model_files.py, a few file-system calls), so a missing model
 costs no torch import. `available` tells callers (and benchmarks) which path ran. Pairs are cut at 256 word
-pieces (a chunk is sized for a 256-piece embedder window; longer pairs cost time, not accuracy, here).
+pieces (a chunk is sized for a 256-piece embedder window; longer pairs cost time, not accuracy, here), or at the
+length a reranker trained by `memory train-reranker` learned at (its training.json).
 
-Not covered here: training a cross-encoder; the tests build a tiny one locally to exercise this path.
+Not covered here: training a cross-encoder (reranker_training.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 _WARNED: set[str] = set()
+
+
+def trained_max_length(folder: Path) -> int | None:
+    """The pair length a reranker trained by `memory train-reranker` learned at (its training.json), else None."""
+    try:
+        return int(json.loads((folder / "training.json").read_text())["recipe"]["max_length"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 class Reranker:
@@ -43,8 +54,10 @@ class Reranker:
             try:
                 from agent_lightning.memory.model_files import local_model_dir
 
-                if local_model_dir(self.name) is None:
+                folder = local_model_dir(self.name)
+                if folder is None:
                     raise FileNotFoundError("not a folder, and not in the local Hugging Face cache")
+                self.max_length = trained_max_length(folder) or self.max_length
                 from sentence_transformers import CrossEncoder
 
                 from agent_lightning.memory.embedder import _device
