@@ -224,3 +224,15 @@ def test_sft_grpo_killed_inside_sft_resumes_sft_then_runs_grpo(tmp_path):
     assert [r["step"] for r in metrics(run_dir / "grpo")] == [1, 2, 3, 4]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stages"]["sft"]["steps"] == 6 and summary["stages"]["grpo"]["steps"] == 4
+
+
+def test_resume_takes_the_new_save_interval(tmp_path):
+    """The Trainer restores its intervals from the checkpoint; a run resumed with --save-steps 1 must save each
+    step (observe/callbacks.py CurrentIntervalsCallback), not every 2 as the interrupted run did."""
+    config, run_dir = _config(tmp_path), tmp_path / "run"
+    first = run_cli(*_train_args(config, "grpo", 2, run_dir))
+    assert first.returncode == 0 and (run_dir / "checkpoint-2").is_dir(), first.stderr[-2000:]
+    resumed = run_cli(*[a if a != "2" else "1" for a in _train_args(config, "grpo", 4, run_dir)], "--resume",
+                      "--set", "grpo.save_total_limit=5")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert {p.name for p in run_dir.glob("checkpoint-*")} >= {"checkpoint-2", "checkpoint-3", "checkpoint-4"}

@@ -1,4 +1,4 @@
-"""Trainer callbacks: `metrics.jsonl` (one line per logged step) and a rich progress bar.
+"""Trainer callbacks: `metrics.jsonl` (one line per logged step), a progress bar, a resumed run's intervals.
 
 The metrics line keeps TRL's names and adds what a user of an RL run asks first:
 `step`, `reward`, `reward_std`, `rewards/<name>/mean|std`, `frac_reward_zero_std` (groups with no learning
@@ -127,3 +127,13 @@ class RichProgressCallback(TrainerCallback):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+class CurrentIntervalsCallback(TrainerCallback):
+    """On `--resume`, checkpoint and logging intervals are the ones this run was given, not the checkpoint's.
+
+    The Trainer restores its state from the checkpoint after computing the intervals from the arguments, so a run
+    resumed with `--save-steps 1` would otherwise keep saving every `save_steps` of the interrupted run."""
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        state.compute_steps(args, state.max_steps)

@@ -65,7 +65,7 @@ def trainer_stage(stage: Stage) -> dict[str, Any]:
     from agent_lightning.policy import load_policy, trainable_summary
     from agent_lightning.rewarding import RewardSuite
     from agent_lightning.observe.plots import plot_rewards
-    from agent_lightning.observe.callbacks import MetricsCallback, RichProgressCallback
+    from agent_lightning.observe.callbacks import CurrentIntervalsCallback, MetricsCallback, RichProgressCallback
     from agent_lightning.observe.diagnostics import SignalCallback, SignalDiagnostics
 
     name, cfg, run_dir, env_cls, checkpoint, callbacks = (stage.name, stage.cfg, stage.run_dir, stage.env_cls,
@@ -88,7 +88,7 @@ def trainer_stage(stage: Stage) -> dict[str, Any]:
         model, tokenizer = load_policy(cfg.policy)
     trainable, total = trainable_summary(model)
     all_callbacks = [MetricsCallback(metrics_path, suite.error_counts, suite.env_failures),
-                     RichProgressCallback(name.upper()), *(callbacks or []),
+                     RichProgressCallback(name.upper()), CurrentIntervalsCallback(), *(callbacks or []),
                      *([stage.stop_callback()] if stage.graceful is not None else [])]
     sampled = None
     if name == "rft":
