@@ -4,9 +4,10 @@
 
 RUN_DIR is a GRPO run (or a chain's grpo stage folder) that kept its checkpoints (`--save-steps 1` and a
 `grpo.save_total_limit` large enough). The starting adapter (the run's `policy.init_adapter`, or `--start`) and each
-`checkpoint-N` are evaluated greedily with `main_agent_lightning.py eval --split SPLIT --limit N --json` under the
-run's own config.yaml, so every point uses the same tasks. Rollouts played up to step N come from the run's
-metrics.jsonl (`sampling/rollouts`, or num_generations x the groups of a round when signal-first is off).
+`checkpoint-N` (and RUN_DIR/adapter, the last step) are evaluated greedily with `main_agent_lightning.py eval
+--split SPLIT --limit N --json` under the run's own config.yaml, so every point uses the same tasks. Rollouts played
+up to step N come from the run's metrics.jsonl (`sampling/rollouts`, or num_generations x the groups of a round when
+signal-first is off).
 
 Prints one row per point: optimizer step, rollouts played, success, and the paired difference from the start (95%
 bootstrap interval, tasks won and lost, n); writes RUN_DIR/curve/<point>.json (reused when present, so an
@@ -29,12 +30,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 
-def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+def checkpoints(run_dir: Path, last_step: int) -> list[tuple[int, Path]]:
+    """(step, adapter folder) of each checkpoint-N, and RUN_DIR/adapter as the last logged step if no checkpoint
+    holds that step."""
     found = []
     for folder in run_dir.glob("checkpoint-*"):
         suffix = folder.name.split("-", 1)[1]
         if suffix.isdigit() and (folder / "adapter_model.safetensors").is_file():
             found.append((int(suffix), folder))
+    if (run_dir / "adapter" / "adapter_model.safetensors").is_file() and last_step not in {s for s, _ in found}:
+        found.append((last_step, run_dir / "adapter"))
     return sorted(found)
 
 
@@ -116,7 +121,7 @@ def main() -> int:
     first = evaluate(config_path, start, args.split, args.limit, out_dir / f"{args.split}-start.json")
     points = [{"step": 0, "rollouts": 0, "success": first["success_rate"], "report": str(out_dir / "start"),
                "vs_start": paired_difference(outcomes(first), outcomes(first))}]
-    for step, folder in checkpoints(run_dir):
+    for step, folder in checkpoints(run_dir, max(played, default=0)):
         report = evaluate(config_path, folder, args.split, args.limit, out_dir / f"{args.split}-step{step}.json")
         points.append({"step": step, "rollouts": played.get(step, 0), "success": report["success_rate"],
                        "report": folder.name, "vs_start": paired_difference(outcomes(first), outcomes(report))})

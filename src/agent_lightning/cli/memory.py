@@ -6,11 +6,12 @@
     python main_agent_lightning.py memory sop add FILE | sop list [--json] | sop query TEXT [-k N] [--json]
     python main_agent_lightning.py memory sop distill RUN_DIR [--min-successes N] [--dry-run]
 
-`--store` defaults to the config's `memory.store`; `--config` / `--set memory.KEY=VALUE` choose the embedder and
-its engine (memory.backend), reranker, hybrid search and candidate count. `query --json` prints a list of {path,
+`--store` defaults to the config's `memory.store`; `--config` / `--set memory.KEY=VALUE` choose the embedder and its
+engine (memory.backend), reranker, hybrid search and candidate count. `query --json` prints a list of {path,
 start_line, end_line, symbol, score, text, reranked_by}; `query --no-rerank` keeps the embedding order without
 touching the reranker. `train-reranker` fine-tunes a cross-encoder on queries mined from the store itself
-(memory/reranker_training.py) and saves it to STORE/reranker; `memory.reranker: trained` uses it. User mistakes (missing path, empty store, bad SOP file, a second writer) are one-line errors, exit 2.
+(memory/reranker_training.py) and saves it to STORE/reranker; `memory.reranker: trained` uses it. User mistakes
+(missing path, empty store, bad SOP file, a second writer) are one-line errors, exit 2.
 
 With the ONNX engine (memory.backend auto or onnx) and no loadable reranker, a query imports no torch,
 transformers or sentence-transformers: only the config, Chroma, onnxruntime and tokenizers.
@@ -124,7 +125,7 @@ def _query(args: argparse.Namespace, cfg: Any, store_dir: Path) -> int:
     if store.count() == 0:
         raise UserError(f"memory store {store_dir} holds no code; run `memory index PATH --store {store_dir}` first.")
     name = "" if args.no_rerank else resolve_reranker(cfg.reranker, store_dir)
-    reranker = Reranker(name) if name else None
+    reranker = Reranker(name, backend=cfg.backend, int8=cfg.int8) if name else None
     retriever = Retriever(store, max(cfg.candidates, args.k), args.k, reranker, cfg.hybrid)
     hits = retriever.search(args.text)
     ran = reranker.name if reranker is not None and reranker.available else None

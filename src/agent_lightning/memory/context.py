@@ -58,7 +58,7 @@ class MemoryContext:
             s = self.section
             store = CodeStore(self.store_dir, s.embedder, s.max_tokens, backend=s.backend, int8=s.int8)
             name = resolve_reranker(s.reranker, self.store_dir)
-            reranker = Reranker(name) if name else None
+            reranker = Reranker(name, backend=s.backend, int8=s.int8) if name else None
             self._retriever = Retriever(store, s.candidates, s.code_k, reranker, s.hybrid)
         return self._retriever
 

@@ -8,20 +8,23 @@
 
 How (the recipe, and why):
 - Queries are mined from the store's chunks (`mine_pairs`): the first line of a Python definition's docstring
-  ("doc"), and, for a share of the other definitions (any language), its name split into words (`parse_tool_calls` -> "parse tool
-  calls"). The chunk holding the definition is the positive.
+  ("doc"), and, for a share of the other definitions (any language), its name split into words
+  (`parse_tool_calls` -> "parse tool calls"). The chunk holding the definition is the positive.
 - Every chunk shown to the model has its docstrings removed (`strip_docstrings`), positive and negatives alike:
   a query copied from a docstring would otherwise be matched by copying, and a positive that alone lacks a
   docstring would be told apart by that. The model has to match the words to the code.
 - Hard negatives: the store's own dense top-k for the query, minus the positive (ranks 1..k: the candidates the
-  reranker will be asked to reorder). A naive fine-tune on ~1,000 random pairs does not learn; hard negatives and
-  a listwise loss are what makes a few thousand pairs enough.
+  reranker will be asked to reorder). A naive fine-tune on ~1,000 random pairs did not learn (MRR 0.23); hard
+  negatives and a listwise loss are this recipe's answer (what it reaches: docs/results.md#code-memory).
 - Model: the embedder's transformer (default: the packaged all-MiniLM-L6-v2) under a fresh one-logit head,
   trained with sentence-transformers' `CrossEncoderTrainer` and `MultipleNegativesRankingLoss` (the positive
   against its hard negatives and one in-batch negative), pairs cut at `max_length` word pieces (128: the query,
   the signature and the start of the body; reranking then reads pairs at the same length).
 - Held out: `eval_queries` mined queries of other chunks score dense order against the trained reranker (MRR over
-  the same `candidates`), printed and kept in `STORE/reranker/training.json` with the recipe.
+  the same `candidates`). The final score of a candidate is `w * sigmoid(logit) + (1 - w) * dense cosine`; `w`
+  (1, 0.75, 0.5 or 0.25) is the one with the best held-out MRR, so a reranker that knows less than the embedder
+  about some queries does not throw the embedder's order away. Kept in `STORE/reranker/training.json` with the
+  recipe; reranker.py applies it.
 
 Not covered here: using the reranker (reranker.py: `memory.reranker: trained` resolves to STORE/reranker), other
 languages' doc comments (not mined, not stripped: their chunks are used as they are), GPUs (it runs where torch
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -149,19 +153,33 @@ def _progress(items: list[Any], label: str, enabled: bool) -> Any:
     return tqdm(items, desc=label, unit="query", leave=False)
 
 
-def held_out_mrr(store: Any, scorer: Any, queries: list[tuple[str, str]], candidates: int) -> tuple[float, float]:
-    """(dense MRR, reranked MRR) of `queries` [(text, relevant chunk id)] over `candidates` dense candidates; a
-    candidate's text has its docstrings removed, as in training. `scorer(query, texts)` returns scores."""
-    dense_rr, reranked_rr = [], []
+FUSION_WEIGHTS = (1.0, 0.75, 0.5, 0.25)   # share of the reranker's score in the final one; the rest is dense
+
+
+def fused(dense: list[float], rerank: list[float], weight: float) -> list[float]:
+    """weight * sigmoid(reranker logit) + (1 - weight) * dense cosine, per candidate."""
+    return [weight / (1.0 + math.exp(-r)) + (1.0 - weight) * d for d, r in zip(dense, rerank)]
+
+
+def held_out_mrr(store: Any, scorer: Any, queries: list[tuple[str, str]],
+                 candidates: int) -> tuple[float, dict[float, float]]:
+    """(dense MRR, {fusion weight: reranked MRR}) of `queries` [(text, relevant chunk id)] over `candidates` dense
+    candidates; candidates' docstrings are removed, as in training. `scorer(query, texts)` returns logits."""
+    dense_rr, fused_rr = [], {w: [] for w in FUSION_WEIGHTS}
+
+    def rr(ids: list[str], scores: list[float], relevant: str) -> float:
+        order = [ids[i] for i in sorted(range(len(ids)), key=lambda i: -scores[i])]
+        return 1.0 / (order.index(relevant) + 1) if relevant in order else 0.0
+
     for text, relevant in queries:
         hits = store.dense(text, candidates)
-        ids = [h.id for h in hits]
-        dense_rr.append(1.0 / (ids.index(relevant) + 1) if relevant in ids else 0.0)
-        scores = scorer(text, [strip_docstrings(h.text) for h in hits])
-        order = [ids[i] for i in sorted(range(len(ids)), key=lambda i: -scores[i])]
-        reranked_rr.append(1.0 / (order.index(relevant) + 1) if relevant in order else 0.0)
+        ids, dense = [h.id for h in hits], [h.score for h in hits]
+        dense_rr.append(rr(ids, dense, relevant))
+        logits = scorer(text, [strip_docstrings(h.text) for h in hits])
+        for w in FUSION_WEIGHTS:
+            fused_rr[w].append(rr(ids, fused(dense, logits, w), relevant))
     n = max(len(queries), 1)
-    return sum(dense_rr) / n, sum(reranked_rr) / n
+    return sum(dense_rr) / n, {w: sum(v) / n for w, v in fused_rr.items()}
 
 
 def train_reranker(store: Any, out_dir: str | Path | None = None, max_queries: int = 1500, negatives: int = 3,
@@ -182,17 +200,21 @@ def train_reranker(store: Any, out_dir: str | Path | None = None, max_queries: i
     held, train = pairs[:eval_queries], pairs[eval_queries:]
     out = Path(out_dir) if out_dir else trained_reranker_dir(store.dir)
     model = _fit(train, out, base, epochs, batch_size, learning_rate, max_length, seed, progress)
+    import torch
 
-    def scorer(query: str, texts: list[str]) -> list[float]:
-        return [float(s) for s in model.predict([(query, t) for t in texts], batch_size=32,
-                                                show_progress_bar=False)]
+    def scorer(query: str, texts: list[str]) -> list[float]:  # logits; fused() applies predict's usual sigmoid
+        return [float(s) for s in model.predict([(query, t) for t in texts], batch_size=32, show_progress_bar=False,
+                                                activation_fn=torch.nn.Identity())]
 
-    dense_mrr, reranked_mrr = held_out_mrr(store, scorer, [(p.query, p.chunk_id) for p in held], candidates)
+    dense_mrr, by_weight = held_out_mrr(store, scorer, [(p.query, p.chunk_id) for p in held], candidates)
+    weight = max(FUSION_WEIGHTS, key=lambda w: (by_weight[w], w))  # ties: the reranker alone
     recipe = {"queries": len(train), "doc_queries": sum(p.source == "doc" for p in train), "negatives": negatives,
               "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "max_length": max_length,
               "candidates": candidates, "base": base or "packaged all-MiniLM-L6-v2", "seed": seed,
               "loss": "MultipleNegativesRankingLoss (hard negatives + 1 in-batch)"}
-    report = RerankerReport(str(out), len(train), len(held), round(dense_mrr, 4), round(reranked_mrr, 4),
+    recipe["fusion_weight"] = weight
+    recipe["held_out_mrr_by_weight"] = {str(w): round(v, 4) for w, v in by_weight.items()}
+    report = RerankerReport(str(out), len(train), len(held), round(dense_mrr, 4), round(by_weight[weight], 4),
                             round(time.perf_counter() - started, 1), recipe)
     (out / "training.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
     return report
