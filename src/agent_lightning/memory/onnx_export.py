@@ -23,7 +23,7 @@ time and multiplies in int8), checked against the fp32 bundle on PROBE_TEXTS (>=
 all-MiniLM-L6-v2: cosine >= 0.998 to the fp32 model on code chunks, where per-tensor dynamic quantization
 (quantize_dynamic) reached only 0.988 at the same speed. Quantizing needs the `onnx-ir` package too.
 
-Not covered here: running a bundle (onnx_embedder.py), cross-encoders.
+Not covered here: running a bundle (onnx_embedder.py); cross-encoders (onnx_reranker.py reuses these steps).
 """
 
 from __future__ import annotations
@@ -211,24 +211,28 @@ def _check_modules(st: Any) -> tuple[Any, Any]:
     return st[0], st[1]
 
 
-def _trace(auto_model: Any, inputs: list[str], path: Path) -> None:
+def _trace(auto_model: Any, inputs: list[str], path: Path, output: str = "last_hidden_state",
+           output_name: str = "token_embeddings") -> None:
+    """torch.onnx.export of `auto_model`'s `output` (token embeddings, or a classifier's logits), batch and length
+    dynamic; ExportError when the exporter cannot trace it."""
     import torch
 
-    class LastHiddenState(torch.nn.Module):
+    class Output(torch.nn.Module):
         def __init__(self, model: Any):
             super().__init__()
             self.model = model
 
         def forward(self, *args: Any) -> Any:
-            return self.model(**dict(zip(inputs, args)), return_dict=True).last_hidden_state
+            return getattr(self.model(**dict(zip(inputs, args)), return_dict=True), output)
 
     example = tuple(torch.ones(2, 16, dtype=torch.long) if n != "token_type_ids" else
                     torch.zeros(2, 16, dtype=torch.long) for n in inputs)
-    axes = {n: {0: "batch", 1: "tokens"} for n in [*inputs, "token_embeddings"]}
+    axes = {n: {0: "batch", 1: "tokens"} for n in inputs}
+    axes[output_name] = {0: "batch", 1: "tokens"} if output == "last_hidden_state" else {0: "batch"}
     with _silenced(), torch.no_grad():
         try:
-            torch.onnx.export(LastHiddenState(auto_model.eval()), example, str(path), dynamo=False,
-                              input_names=inputs, output_names=["token_embeddings"], dynamic_axes=axes,
+            torch.onnx.export(Output(auto_model.eval()), example, str(path), dynamo=False,
+                              input_names=inputs, output_names=[output_name], dynamic_axes=axes,
                               opset_version=OPSET, do_constant_folding=True)
         except Exception as exc:  # noqa: BLE001 - an architecture the exporter cannot trace
             raise ExportError(f"torch.onnx.export failed ({type(exc).__name__}: {str(exc).splitlines()[0][:100]})"

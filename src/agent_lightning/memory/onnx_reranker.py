@@ -112,12 +112,11 @@ class OnnxCrossEncoder:
 
 # ------------------------------------------------------------------------------------------ export
 def _export(folder: Path, bundle: Path) -> None:
-    from agent_lightning.memory.onnx_export import ExportError, _fuse, _silenced, _write_json
+    from agent_lightning.memory.onnx_export import ExportError, _fuse, _silenced, _trace, _write_json
 
     with _silenced():
         try:
             import onnx  # noqa: F401 - torch.onnx.export needs it
-            import torch
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
         except ImportError as exc:
             raise ExportError(f"exporting needs torch, transformers and onnx ({exc})") from None
@@ -145,25 +144,7 @@ def _export(folder: Path, bundle: Path) -> None:
                 "max_length": int(min(getattr(model.config, "max_position_embeddings", 512), 512)),
                 "do_lower_case": bool(getattr(tokenizer, "do_lower_case", False))}
         _write_json(tmp / "reranker.json", spec)
-
-        class Logits(torch.nn.Module):
-            def __init__(self, inner: Any):
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, *args: Any) -> Any:
-                return self.inner(**dict(zip(inputs, args)), return_dict=True).logits
-
-        example = tuple(torch.ones(2, 16, dtype=torch.long) if n != "token_type_ids" else
-                        torch.zeros(2, 16, dtype=torch.long) for n in inputs)
-        axes = {n: {0: "batch", 1: "tokens"} for n in inputs} | {"logits": {0: "batch"}}
-        with _silenced(), torch.no_grad():
-            try:
-                torch.onnx.export(Logits(model), example, str(tmp / "model.onnx"), dynamo=False, input_names=inputs,
-                                  output_names=["logits"], dynamic_axes=axes, opset_version=17,
-                                  do_constant_folding=True)
-            except Exception as exc:  # noqa: BLE001 - an architecture the exporter cannot trace
-                raise ExportError(f"torch.onnx.export failed ({type(exc).__name__})") from None
+        _trace(model, inputs, tmp / "model.onnx", output="logits", output_name="logits")
         reference = _reference_scores(folder)
         if _fuse(tmp / "model.onnx", tmp / "model.fused.onnx", model.config):
             diff = _max_diff(reference, tmp, "model.fused.onnx")
