@@ -23,7 +23,9 @@ def test_index_query_and_sops_through_the_cli(corpus, tmp_path, capsys):
     assert main(["memory", "query", "is n a prime number", "--store", store, "-k", "2", "--json",
                  "--set", "memory.reranker="]) == 0
     hits = json.loads(capsys.readouterr().out)
-    assert len(hits) == 2 and set(hits[0]) == {"path", "start_line", "end_line", "symbol", "score", "text"}
+    assert len(hits) == 2 and set(hits[0]) == {"path", "start_line", "end_line", "symbol", "score", "text",
+                                               "reranked_by"}
+    assert hits[0]["reranked_by"] is None  # memory.reranker='' : dense order
     assert (hits[0]["path"], hits[0]["symbol"], hits[0]["start_line"]) == ("pkg/mathy.py", "is_prime", 9)
     assert main(["memory", "query", "fibonacci", "--store", store, "--set", "memory.reranker="]) == 0
     assert capsys.readouterr().out.startswith("[1] (")

@@ -19,7 +19,7 @@ def test_format_is_numbered_scored_and_cites_lines(store):
 def test_a_cross_encoder_reorders_candidates_by_its_own_scores(store, tiny_cross_encoder):
     from sentence_transformers import CrossEncoder
 
-    reranker = Reranker(str(tiny_cross_encoder))
+    reranker = Reranker(str(tiny_cross_encoder), backend="torch")  # the ONNX engine: test_onnx_reranker.py
     assert reranker.available
     query = "add an item to the inventory"
     dense = Retriever(store, candidates=6, top_n=6).search(query)
