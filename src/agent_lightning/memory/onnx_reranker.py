@@ -12,7 +12,8 @@ with onnxruntime's BERT optimizer (kept only if it still matches), and checks it
 `CrossEncoder.predict` on PROBE_PAIRS: every sigmoid score within MAX_SCORE_DIFF (fp32) or MAX_SCORE_DIFF_INT8
 (int8 weights, MatMulNBits as for the embedder; checked against the scores kept at export, and the fp32 model is
 used when it drifts). A bundle that fails its check is not kept and the caller uses torch. Pairs are tokenized
-as the CrossEncoder does (the model's fast tokenizer, `longest_first` truncation at `max_length`), run in one batch (a rerank is 20-odd pairs) on one thread per idle core.
+as the CrossEncoder does (the model's fast tokenizer, `longest_first` truncation at `max_length`), run in one
+batch (a rerank is 20-odd pairs) on one thread per idle core.
 
 Only single-logit sequence classifiers (what `memory train-reranker` saves, and the ms-marco cross-encoders) are
 exported; anything else raises ExportError and stays on torch.
