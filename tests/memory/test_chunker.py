@@ -30,9 +30,11 @@ def test_python_definitions_become_symbols_with_signature_and_docstring():
 def test_an_oversized_class_splits_into_its_methods_and_never_cuts_a_statement():
     chunks, _ = chunk_text("big.py", BIG_CLASS, max_chars=400)
     symbols = [c.symbol for c in chunks]
-    assert symbols == [f"Big.method_{i}" for i in range(6)]
-    assert all(c.kind == "method" and c.parent == "Big" for c in chunks)
-    assert chunks[0].start_line == 1 and "class Big:" in chunks[0].text  # the class header rides with the first
+    assert symbols == ["Big"] + [f"Big.method_{i}" for i in range(6)]
+    head = chunks[0]  # the class's own chunk: its header and docstring, named after it, no method in it
+    assert (head.kind, head.start_line, head.end_line, head.signature, head.doc) == ("class", 1, 2, "class Big",
+                                                                                   "A big class.")
+    assert all(c.kind == "method" and c.parent == "Big" for c in chunks[1:])
     statement_ends = {n.end_lineno for n in ast.walk(ast.parse(BIG_CLASS)) if isinstance(n, ast.stmt)}
     assert all(c.end_line in statement_ends for c in chunks)
     ranges = [(c.start_line, c.end_line) for c in chunks]
@@ -43,7 +45,9 @@ def test_an_oversized_function_splits_along_statements_and_keeps_its_name():
     body = "def long_one(x):\n" + "".join(f"    x = x + {i}  # a fairly long comment number {i}\n" for i in range(60))
     chunks, _ = chunk_text("long.py", body, max_chars=300)
     assert len(chunks) > 3 and all(c.symbol == "long_one" for c in chunks)
-    assert chunks[0].kind == "function" or chunks[0].kind == "fragment"
+    first = chunks[0]  # the function's chunk: its signature and as much of the body as fits, then fragments
+    assert (first.kind, first.signature, first.start_line) == ("function", "def long_one(x)", 1)
+    assert first.text.count("\n") > 2 and all(c.kind == "fragment" and c.parent == "long_one" for c in chunks[1:])
     statement_ends = {n.end_lineno for n in ast.walk(ast.parse(body)) if isinstance(n, ast.stmt)}
     assert all(c.end_line in statement_ends for c in chunks)
     assert sum(c.end_line - c.start_line + 1 for c in chunks) == 61  # every line once
@@ -91,3 +95,14 @@ def test_broken_code_still_chunks_and_reports_the_error():
     chunks, ok = chunk_text("broken.py", "def good():\n    return 1\n\ndef bad(:\n    pass\n\nx = [1, 2\n")
     assert not ok and chunks and any(c.symbol == "good" for c in chunks)
     assert chunk_text("empty.py", "   \n") == ([], True)
+
+
+def test_a_split_decorated_function_keeps_its_comment_decorator_and_docstring_in_its_named_first_chunk():
+    src = "import os\n\n# Load the thing.\n@cached\ndef load(path):\n    \"\"\"Read a file from disk.\"\"\"\n" + "".join(
+        f"    path = os.path.join(path, 'part_{i}')  # step {i}\n" for i in range(40)) + "    return path\n"
+    chunks, _ = chunk_text("load.py", src, max_chars=400)
+    first = chunks[0]
+    assert (first.symbol, first.kind, first.start_line) == ("load", "function", 1)
+    assert "@cached" in first.text and "Read a file from disk." in first.text and "part_0" in first.text
+    assert first.doc == "Read a file from disk." and first.signature == "def load(path)"
+    assert [c.kind for c in chunks[1:]] == ["fragment"] * (len(chunks) - 1)

@@ -5,13 +5,17 @@
 
 Code (languages.py lists the grammars) is parsed with tree-sitter and cut along the syntax tree, as in cAST:
 sibling nodes are packed into a chunk up to `max_chars` non-whitespace characters; a node larger than that is
-split recursively along its children (a class into its methods, a function body into its statements), with its
-small header (signature, decorators) carried into the first piece; a chunk never ends inside a statement when a
-statement boundary exists (only a single statement larger than the limit is cut by lines). One refinement for
-retrieval: a definition (function, class, method) always starts its own chunk (small comments, decorators or
-imports right before it join it), and definitions are never packed together, so a chunk holds one symbol and its
-citation (`path:start-end Class.method`) is precise. Packing tiny definitions together cut Recall@5 on the
-HumanEval benchmark (benchmarks/retrieval.py) by about 3 points.
+split recursively along its children (a class into its methods, a function body into its statements); a chunk
+never ends inside a statement when a statement boundary exists (only a single statement larger than the limit is
+cut by lines). Refinements for retrieval: a definition (function, class, method) always starts its own chunk
+(small comments, decorators or imports right before it join it), and definitions are never packed together, so a
+chunk holds one symbol and its citation (`path:start-end Class.method`) is precise; packing tiny definitions
+together cut Recall@5 on the HumanEval benchmark (benchmarks/retrieval.py) by about 3 points. The first piece of a
+split definition is that definition's chunk: named after it (symbol, signature, docstring in the header), it holds
+the decorators, the signature and as much of the body as fits (a split class: its header, docstring and attributes;
+its methods are chunks of their own); the rest are `fragment` chunks of the same symbol. Before, that first piece
+was an unnamed fragment, often just the signature, and the stdlib paraphrase queries found their function in the
+top 5 15 points less often than with one chunk per function (docs/results.md#code-memory).
 
 Every chunk carries path, language, symbol (qualified, e.g. `Class.method`), kind, parent, 1-based inclusive start
 and end lines, and `embedding_text()`: the code under a small header (file, symbol, signature, first docstring
@@ -123,6 +127,7 @@ class _Span:
     size: int
     defs: list[tuple[str, str, Any]] = field(default_factory=list)   # (qualified name, kind, node)
     parent: str = ""
+    open: bool = False          # the first piece of a split definition: its body's statements may still join it
 
 
 class _AstChunker:
@@ -161,9 +166,11 @@ class _AstChunker:
                     return found
         return None
 
-    def _split(self, nodes: list[Any], parent: str, parent_kind: str) -> list[_Span]:
+    def _split(self, nodes: list[Any], parent: str, parent_kind: str, lead: _Span | None = None) -> list[_Span]:
+        """Spans of `nodes` (siblings); `lead`, a small span just before them (a definition's header, comments),
+        starts the first one."""
         spans: list[_Span] = []
-        cur: _Span | None = None
+        cur: _Span | None = lead
         for node in nodes:
             size = self._size(node)
             found = self._definition(node)
@@ -175,16 +182,22 @@ class _AstChunker:
             if size > self.max:
                 wrapper = node.type in self.spec.wrappers  # its definition is named when the recursion meets it
                 inner_parent, inner_kind = (defs[0][0], defs[0][1]) if defs and not wrapper else (parent, parent_kind)
-                sub = self._split(node.children, inner_parent, inner_kind) if node.children else []
-                if not sub:
-                    sub = self._by_lines(node, inner_parent)
-                for piece in sub:
-                    piece.parent = piece.parent or inner_parent
-                if cur is not None and sub and cur.size <= self.small and cur.size + sub[0].size <= self.max:
-                    sub[0] = self._merge(cur, sub[0])  # a small header (decorators, signature) joins its first piece
-                elif cur is not None:
+                # A small lead-in (comments, decorators, a split definition's header) starts the node's first
+                # piece, which packs as much of the node as fits. A split definition's first piece is named after
+                # it and stays open to its body's statements, not to nested definitions (a class's methods).
+                lead = cur if cur is not None and (cur.open or not cur.defs) and cur.size <= self.small else None
+                if cur is not None and lead is None:
                     spans.append(cur)
                 cur = None
+                if defs and not wrapper:
+                    row = node.start_point[0]
+                    lead = _Span(lead.start if lead else row, lead.end if lead else row, lead.size if lead else 0,
+                                 (lead.defs if lead else []) + defs, parent, open=True)
+                sub = self._split(node.children, inner_parent, inner_kind, lead) if node.children else []
+                if not sub:
+                    sub = ([lead] if lead else []) + self._by_lines(node, inner_parent)
+                for piece in sub:
+                    piece.parent = piece.parent or inner_parent
                 spans.extend(sub)
                 continue
             span = _Span(node.start_point[0], node.end_point[0], size, defs, parent)
@@ -193,7 +206,7 @@ class _AstChunker:
             elif cur.size + size > self.max:
                 spans.append(cur)
                 cur = span
-            elif not cur.defs and (not defs or cur.size <= self.small):
+            elif (not defs and (cur.open or not cur.defs)) or (defs and not cur.defs and cur.size <= self.small):
                 cur = self._merge(cur, span)  # statements pack together; a small lead-in joins the next definition
             else:
                 spans.append(cur)
@@ -204,7 +217,8 @@ class _AstChunker:
 
     @staticmethod
     def _merge(a: _Span, b: _Span) -> _Span:
-        return _Span(min(a.start, b.start), max(a.end, b.end), a.size + b.size, a.defs + b.defs, a.parent or b.parent)
+        return _Span(min(a.start, b.start), max(a.end, b.end), a.size + b.size, a.defs + b.defs, a.parent or b.parent,
+                     a.open)
 
     def _by_lines(self, node: Any, parent: str) -> list[_Span]:
         """A single node too large to split along children: cut it between lines."""
