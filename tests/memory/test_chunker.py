@@ -21,10 +21,9 @@ def test_python_definitions_become_symbols_with_signature_and_docstring():
     assert fn.doc == "Parse a tool call written as JSON between <tool_call> tags."
     assert "import json" in fn.text  # a small lead-in joins the next definition
     assert "Inventory" in by_symbol and by_symbol["Inventory"].kind == "class"
-    header = fn.embedding_text().split("\n---\n")[0]
-    assert header.splitlines() == ["file: pkg/tools.py", "symbol: parse_tool_call (function)",
-                                   "signature: def parse_tool_call(text)",
-                                   "doc: Parse a tool call written as JSON between <tool_call> tags."]
+    assert fn.embedding_text().splitlines()[:2] == ["pkg/tools.py parse_tool_call",
+                                                    "Parse a tool call written as JSON between <tool_call> tags."]
+    assert fn.embedding_text().endswith(fn.text)
 
 
 def test_an_oversized_class_splits_into_its_methods_and_never_cuts_a_statement():

@@ -36,9 +36,9 @@ def texts() -> list[str]:
     out = []
     for name in ("store.py", "retriever.py", "sop.py"):
         path = REPO / "src/agent_lightning/memory" / name
-        out += [c.embedding_text() for c in chunk_text(name, path.read_text())[0][:8]]
+        out += [c.embedding_text() for c in chunk_text(name, path.read_text(), max_chars=800)[0][:8]]
     for name, source in (("tools.py", PY_TOOLS), ("mathy.py", PY_MATH), ("util.js", JS_UTIL)):
-        out += [c.embedding_text() for c in chunk_text(name, source)[0]]
+        out += [c.embedding_text() for c in chunk_text(name, source, max_chars=800)[0]]
     return out + PROSE
 
 

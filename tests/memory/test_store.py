@@ -47,6 +47,24 @@ def test_reindex_is_incremental_and_idempotent(corpus, tmp_path):
     assert len(set(s.all_chunks()[0])) == s.count() == gone.total_chunks
 
 
+def test_chunks_cut_another_way_are_cut_again_and_unchanged_vectors_kept(corpus, tmp_path):
+    import json
+
+    s = CodeStore(tmp_path / "store")
+    first = s.index(corpus, progress=False)
+    manifest = json.loads(s.manifest_path.read_text())
+    del manifest["chunker"]  # a store written by an older chunker
+    s.manifest_path.write_text(json.dumps(manifest))
+    again = s.index(corpus, progress=False)
+    assert (again.indexed, again.unchanged, again.chunks_embedded) == (4, 0, 0)  # same chunks: no vector recomputed
+    assert again.total_chunks == first.total_chunks
+    finer = CodeStore(tmp_path / "store", max_chars=120).index(corpus, progress=False)
+    assert finer.indexed == 4 and finer.total_chunks > first.total_chunks and finer.chunks_embedded > 0
+    ids = CodeStore(tmp_path / "store", max_chars=120).all_chunks()[0]
+    assert len(ids) == len(set(ids)) == finer.total_chunks
+    assert CodeStore(tmp_path / "store", max_chars=120).index(corpus, progress=False).indexed == 0
+
+
 def test_a_second_writer_gets_a_clear_error(corpus, tmp_path):
     s = CodeStore(tmp_path / "store")
     with writer_lock(s.dir):

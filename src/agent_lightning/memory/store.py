@@ -9,7 +9,8 @@
 Layout of a store folder: `chroma/` (Chroma PersistentClient, collection `code` in cosine space, telemetry off),
 `manifest.json` (per indexed file: content hash, chunk count, state) and `write.lock`.
 
-Indexing is incremental and idempotent. A file whose content hash matches the manifest is skipped; a changed file
+Indexing is incremental and idempotent. A file whose content hash matches the manifest is skipped (unless the
+chunks were cut another way: another chunker version, `max_chars` or chunking, which re-chunks all); a changed file
 loses its old chunks and gets new ones, and only chunks whose embedding text is new are embedded (the others keep
 their vectors, found by a hash of that text: an edit to one function re-embeds that function, even when the lines
 below it moved); a file gone from disk loses its chunks. Chunk ids are deterministic
@@ -30,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -38,9 +40,11 @@ from pathlib import Path
 from typing import Any
 
 from agent_lightning.errors import UserError
-from agent_lightning.memory.chunker import MAX_CHARS, Chunk, chunk_text
+from agent_lightning.memory.chunker import CHUNKER_VERSION, MAX_CHARS, Chunk, chunk_text
 from agent_lightning.memory.embedder import ChromaEmbedding, get_embedder
 from agent_lightning.memory.languages import language_for
+
+log = logging.getLogger(__name__)
 
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv", "site-packages", "dist-packages",
              ".mypy_cache", ".pytest_cache", ".tox", ".idea", ".vscode", "build", "dist", ".eggs"}
@@ -195,7 +199,7 @@ class CodeStore:
     def _load_manifest(self) -> dict[str, Any]:
         if not self.manifest_path.exists():
             return {"version": MANIFEST_VERSION, "embedder": self.embedder.name, "max_chars": self.max_chars,
-                    "chunking": self.chunking, "files": {}}
+                    "chunking": self.chunking, "chunker": CHUNKER_VERSION, "files": {}}
         try:
             manifest = json.loads(self.manifest_path.read_text())
         except (OSError, json.JSONDecodeError):
@@ -228,6 +232,12 @@ class CodeStore:
         self._embedded = 0
         manifest = self._load_manifest()
         files = manifest["files"]
+        cut = {"max_chars": self.max_chars, "chunking": self.chunking, "chunker": CHUNKER_VERSION}
+        rechunk = any(manifest.get(k) != v for k, v in cut.items())
+        if rechunk and files:  # chunks cut another way: every file is chunked again (unchanged vectors are kept)
+            log.info("memory store %s: chunks were cut another way (%s); re-chunking every file", self.dir,
+                     ", ".join(f"{k} {manifest.get(k)} -> {v}" for k, v in cut.items() if manifest.get(k) != v))
+        manifest.update(cut)
         collection = self.collection
         max_batch = max(1, min(self._client.get_max_batch_size(), 1000))
         todo: list[tuple[str, Path, str, bytes]] = []
@@ -247,7 +257,7 @@ class CodeStore:
                 continue
             digest = hashlib.sha1(data).hexdigest()
             entry = files.get(key)
-            if entry and entry.get("state") == "done" and entry.get("hash") == digest:
+            if entry and entry.get("state") == "done" and entry.get("hash") == digest and not rechunk:
                 report.unchanged += 1
                 continue
             todo.append((key, file, digest, data))
