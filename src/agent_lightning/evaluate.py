@@ -20,9 +20,10 @@ success. With K = 1 the rollouts are greedy (temperature 0).
 Report: success_rate (pass@1: the mean over tasks of each task's share of successful samples), mean reward per
 reward function and in total (weighted), tool_error_rate (failed / all tool calls), mean turns and tool calls,
 and the same per task tier and per task template when tasks have a `tier` or a `template` (`by_tier`,
-`by_template`; the text report shows the tiers), and `per_task`: each task's id, tier, template, samples and
-successes, so any two reports on the same split can be paired afterwards (stats.paired_difference). Each training
-stage runs it at its end on `eval.limit` test tasks (`eval.at_end`) and adds it to its summary.json.
+`by_template`; the text report shows the tiers), `episodes_with_memory` (episodes whose prompt got retrieved
+code or SOPs, `memory.inject`), and `per_task`: each task's id, tier, template, samples and successes, so any two
+reports on the same split can be paired afterwards (stats.paired_difference). Each training stage runs it at its
+end on `eval.limit` test tasks (`eval.at_end`) and adds it to its summary.json.
 
 `play` replaces the episode loop (same signature as rollout.episodes.play_episodes): the `agent` environment's
 episodes are played by your agent program through the gateway (serve.agents.play_agents, greedy unless sampled),
@@ -145,6 +146,7 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     report.update({"env": cfg.env.name, "split": split, "tasks": len(tasks), "samples": samples,
                    "temperature": cfg.eval.temperature if samples > 1 else 0.0, "adapter": adapter,
                    "policy": cfg.policy.source, "prompt": _prompt_label(cfg),
+                   "episodes_with_memory": sum(row["memory"] for row in rows),
                    "seconds": round(time.time() - started, 1)})
     return report
 
@@ -172,6 +174,7 @@ def _play(cfg: Config, model: Any, tokenizer: Any, env_cls: type, suite: Any, ta
                                            max_turns=cfg.env.max_turns, max_failed_turns=cfg.eval.max_failed_turns,
                                            memory=memory, sampling=sampling)
         envs, completions = [e.env for e in episodes], [e.messages for e in episodes]
+        retrieved = [getattr(env, "retrieved", None) or {} for env in envs]  # what memory put in each prompt
         columns = {k: [t.get(k) for t in chunk] for k in chunk[0] if k != "prompt"}
         scores = {name: fn(prompts=[[{"role": "user", "content": t["prompt"]}] for t in chunk], completions=completions,
                            completion_ids=None, environments=envs if played else None, **columns)
@@ -179,7 +182,8 @@ def _play(cfg: Config, model: Any, tokenizer: Any, env_cls: type, suite: Any, ta
         envs = suite.environments_for(completions, {**columns, "environments": envs if played else None})
         for i, (task, env) in enumerate(zip(chunk, envs)):
             rows.append({"task_id": task["task_id"], "tier": task.get("tier"), "template": task.get("template"),
-                         "outcome": env.outcome, "rewards": {n: v[i] for n, v in scores.items()}})
+                         "outcome": env.outcome, "rewards": {n: v[i] for n, v in scores.items()},
+                         "memory": bool(retrieved[i].get("code") or retrieved[i].get("sops"))})
         progress.update(len(rows), f"success {sum(r['outcome'].success for r in rows)}/{len(rows)}")
     progress.stop()
     return rows

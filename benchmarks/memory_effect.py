@@ -1,0 +1,126 @@
+"""Claim under test: SOP memory injected into the prompt changes held-out success (paired, same tasks).
+
+    .venv/bin/python benchmarks/memory_effect.py --adapter RUN_DIR/sft/adapter --traces RUN_DIR [--limit 100]
+        [--split test] [--config configs/default.yaml] [--sops FILE ...] [--work DIR] [--no-write]
+
+1. SOPs: `memory sop distill` of the verified-successful rollouts under `--traces` (a training run's traces: the
+   policy's own successes on training tasks; GRPO writes them), and any `--sops` files (`memory sop add`), into a
+   fresh store in `--work`.
+2. The same `--limit` tasks of `--split` evaluated twice with the adapter, greedy: memory off, and memory on
+   (`memory.inject`, the top `memory.sop_k` SOP appended to each task's prompt, no code chunks).
+3. Prints, and writes into docs/results.md (block `memory-effect`; `--no-write` only prints): success per tier with
+   and without memory, the paired difference with its 95% interval over all tasks and over tiers 2-3 (where a
+   procedure should help most), how many SOPs were distilled, and the command that reproduces it.
+
+Evaluations are cached in `--work` (a rerun with the same work folder reuses them). Not covered: code memory
+(chunks) in the prompt, and training with memory in the prompt (an SFT or GRPO stage whose prompts carry the same
+injected text: `--set memory.inject=true` on the training command, then pass its adapter here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+COMMAND = ".venv/bin/python benchmarks/memory_effect.py"
+
+
+def cli(*args: str) -> str:
+    """Run main_agent_lightning.py with `args`; its stdout (a failure ends the benchmark with its last line)."""
+    command = [sys.executable, str(ROOT / "main_agent_lightning.py"), *args]
+    print("  $ " + " ".join(command[1:]), flush=True)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"failed ({done.returncode}): {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+    return done.stdout
+
+
+def evaluate(args: argparse.Namespace, store: Path, inject: bool, out: Path) -> dict[str, Any]:
+    if out.is_file():
+        return json.loads(out.read_text())
+    memory = ["--set", "memory.inject=true", "--set", f"memory.store={store}", "--set", "memory.code_k=0"] \
+        if inject else []
+    adapter = ["--adapter", args.adapter] if args.adapter else []
+    stdout = cli("eval", "--config", args.config, "--split", args.split, "--limit", str(args.limit), *adapter,
+                 "--json", *memory, *sum((["--set", s] for s in args.set), []))
+    report = json.loads(stdout[stdout.index("{"):])
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def outcomes(report: dict[str, Any], tiers: set[int] | None = None) -> dict[str, float]:
+    return {t["task_id"]: t["successes"] / max(t["samples"], 1) for t in report["per_task"]
+            if tiers is None or t.get("tier") in tiers}
+
+
+def table(off: dict[str, Any], on: dict[str, Any], sops: int, command: str) -> str:
+    from agent_lightning.stats import format_difference, paired_difference
+
+    tiers = sorted({t.get("tier") for t in off["per_task"] if t.get("tier") is not None})
+    rows = ["| memory | held-out success | " + " | ".join(f"tier {t}" for t in tiers) + " | tool-error rate | "
+            "mean turns |", "|---|---|" + "---|" * len(tiers) + "---|---|"]
+    for label, r in (("off", off), ("on (SOPs in the prompt)", on)):
+        by_tier = r.get("by_tier") or {}
+        cells = [f"{100 * by_tier[str(t)]['success_rate']:.1f}%" if str(t) in by_tier else "" for t in tiers]
+        rows.append(f"| {label} | {100 * r['success_rate']:.1f}% | " + " | ".join(cells) +
+                    f" | {100 * r['tool_error_rate']:.1f}% | {r['mean_turns']:.2f} |")
+    every = paired_difference(outcomes(off), outcomes(on))
+    hard = paired_difference(outcomes(off, {2, 3}), outcomes(on, {2, 3}))
+    return "\n".join(rows) + (
+        f"\n\nOn - off, all tasks: {format_difference(every)}; tiers 2-3: {format_difference(hard)}. "
+        f"{sops} SOPs in the store, {on.get('episodes_with_memory', '?')} of {on['tasks']} prompts got one; "
+        f"{on['tasks']} {on['split']} tasks, greedy. Reproduce: `{command}`.")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--adapter", help="The policy's adapter, e.g. RUN_DIR/sft/adapter (default: the base policy).")
+    parser.add_argument("--traces", help="A run directory whose traces/ hold the policy's training rollouts.")
+    parser.add_argument("--sops", nargs="*", default=[], help="SOP files (YAML or Markdown) to add as well.")
+    parser.add_argument("--config", default="configs/default.yaml")
+    parser.add_argument("--split", default="test", choices=["dev", "test"])
+    parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="Config overrides for both evaluations.")
+    parser.add_argument("--work", type=Path, help="Folder for the store and the cached reports (default: a temp one).")
+    parser.add_argument("--no-write", action="store_true", help="Print only; leave docs/results.md as it is.")
+    args = parser.parse_args()
+    if not args.traces and not args.sops:
+        parser.error("give --traces RUN_DIR (SOPs distilled from its successes) and/or --sops FILE")
+    flags = " ".join(sys.argv[1:])
+    command = f"{COMMAND} {flags}".strip()
+    print(f"reproduce: {command}")
+    work = args.work or Path(tempfile.mkdtemp(prefix="memory-effect-"))
+    work.mkdir(parents=True, exist_ok=True)
+    store = work / "store"
+    if not (store / "chroma").is_dir():
+        if args.traces:
+            print(cli("memory", "sop", "distill", args.traces, "--store", str(store), "--config", args.config)
+                  .strip().splitlines()[-1])
+        for file in args.sops:
+            print(cli("memory", "sop", "add", file, "--store", str(store), "--config", args.config)
+                  .strip().splitlines()[-1])
+    listed = cli("memory", "sop", "list", "--store", str(store), "--config", args.config, "--json")
+    sops = len(json.loads(listed[listed.index("["):]))
+    off = evaluate(args, store, False, work / f"{args.split}-off.json")
+    on = evaluate(args, store, True, work / f"{args.split}-on.json")
+    body = table(off, on, sops, command)
+    print(body)
+    if not args.no_write:
+        from _results import replace_block
+
+        replace_block(ROOT / "docs" / "results.md", "memory-effect", body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
