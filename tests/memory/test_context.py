@@ -68,3 +68,16 @@ def test_memory_reaches_only_the_environments_built_with_it(tools_env, memory):
     task = tools_env.tasks("train", 1, 0)[0]
     assert with_memory.reset(**task).startswith(MEMORY_MARKER)
     assert plain.reset(**task) is None and plain.retrieved is None
+
+
+def test_sft_demonstrations_carry_the_memory_their_evaluation_will_see(tools_env, memory):
+    from agent_lightning.train.sft_data import environment_demonstrations
+
+    plain = environment_demonstrations(tools_env, "train", 4, 0)
+    with_memory = environment_demonstrations(tools_env, "train", 4, 0, memory=memory)
+    assert [d["task_id"] for d in plain] == [d["task_id"] for d in with_memory] and len(plain) == 4
+    for a, b in zip(plain, with_memory):
+        user_a, user_b = (next(m["content"] for m in d["messages"] if m["role"] == "user") for d in (a, b))
+        assert MEMORY_MARKER not in user_a and user_b.startswith(user_a + MEMORY_MARKER)
+        assert "Procedures that worked before:" in user_b
+        assert a["messages"][-1] == b["messages"][-1]  # the same verified trajectory after the prompt

@@ -35,8 +35,11 @@ def sft_examples(cfg: Config, env_cls: type) -> tuple[list[dict[str, Any]], list
     system = prompt_prefix(cfg, env_cls)
     sources: dict[str, tuple[list[dict[str, Any]], float]] = {}
     if s.demonstrations > 0 and s.env_weight > 0:
+        from agent_lightning.memory.context import MemoryContext
+
+        memory = MemoryContext.for_run(cfg.memory)  # with memory.inject, prompts carry what eval's will
         sources[cfg.env.name] = (environment_demonstrations(env_cls, "train", s.demonstrations, cfg.env.seed, system,
-                                                            cfg.env.train_tiers),
+                                                            cfg.env.train_tiers, memory),
                                  s.env_weight)
     for i, source in enumerate(s.sources):
         if not source.path:

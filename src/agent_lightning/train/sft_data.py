@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_lightning.chat.prompt import prefix_messages
-from agent_lightning.envs import tasks_in_tiers
+from agent_lightning.envs import environment_factory, tasks_in_tiers
 from agent_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -40,12 +40,15 @@ def tool_schemas(env: Any) -> list[dict[str, Any]] | None:
     return [get_json_schema(getattr(env, name)) for name in names] or None
 
 
-def demonstration(env_cls: type, task: dict[str, Any], system: str | list[dict[str, Any]] | None) -> dict[str, Any] | None:
+def demonstration(env_cls: type, task: dict[str, Any], system: str | list[dict[str, Any]] | None,
+                  memory: Any = None) -> dict[str, Any] | None:
     """The task's reference trajectory replayed in a fresh sandbox, or None if it does not verify. `system` is the
-    prompt's prefix: a system prompt, or messages (envs.prompt_prefix)."""
-    env = env_cls()
-    env.reset(**task)
-    prompt = [*prefix_messages(system), {"role": "user", "content": task["prompt"]}]
+    prompt's prefix: a system prompt, or messages (envs.prompt_prefix). The user message is the task's prompt plus
+    what `reset` returns, as rollouts and evaluation build it (with `memory` and `memory.inject`: retrieved SOPs
+    and code)."""
+    env = environment_factory(env_cls, memory)()
+    observation = env.reset(**task)
+    prompt = [*prefix_messages(system), {"role": "user", "content": task["prompt"] + (observation or "")}]
     completion: list[dict[str, Any]] = []
     if task.get("solution"):
         solution = json.loads(task["solution"])
@@ -81,12 +84,12 @@ def demonstration(env_cls: type, task: dict[str, Any], system: str | list[dict[s
 
 def environment_demonstrations(env_cls: type, split: str, size: int, seed: int,
                                system: str | list[dict[str, Any]] | None = None,
-                               tiers: list[int] | None = None) -> list[dict[str, Any]]:
+                               tiers: list[int] | None = None, memory: Any = None) -> list[dict[str, Any]]:
     """Verified demonstrations for `size` tasks of `split`, only from `tiers` when given (fewer if some do not
-    verify; logged)."""
+    verify; logged); `memory` as in `demonstration`."""
     system = system if system is not None else env_cls.system_prompt
     tasks = tasks_in_tiers(env_cls, split, size, seed, tiers)
-    demos = [d for d in (demonstration(env_cls, t, system) for t in tasks) if d]
+    demos = [d for d in (demonstration(env_cls, t, system, memory) for t in tasks) if d]
     if len(demos) < size:
         log.warning("%s: %d of %d reference trajectories did not verify and were dropped",
                     env_cls.env_name, size - len(demos), size)
