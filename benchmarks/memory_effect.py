@@ -1,20 +1,22 @@
 """Claim under test: SOP memory injected into the prompt changes held-out success (paired, same tasks).
 
     .venv/bin/python benchmarks/memory_effect.py --adapter RUN_DIR/sft/adapter --traces RUN_DIR [--limit 100]
-        [--split test] [--config configs/default.yaml] [--sops FILE ...] [--work DIR] [--no-write]
+        [--trained-adapter DIR] [--split test] [--config configs/default.yaml] [--sops FILE ...] [--work DIR]
+        [--no-write]
 
 1. SOPs: `memory sop distill` of the verified-successful rollouts under `--traces` (a training run's traces: the
    policy's own successes on training tasks; GRPO writes them), and any `--sops` files (`memory sop add`), into a
    fresh store in `--work`.
-2. The same `--limit` tasks of `--split` evaluated twice with the adapter, greedy: memory off, and memory on
-   (`memory.inject`, the top `memory.sop_k` SOP appended to each task's prompt, no code chunks).
+2. The same `--limit` tasks of `--split` evaluated with the adapter, greedy: memory off, and memory on
+   (`memory.inject`, the top `memory.sop_k` SOP appended to each task's prompt, no code chunks); and, with
+   `--trained-adapter`, a policy trained with the same memory in its prompts (e.g. `--algo sft --set
+   memory.inject=true --set memory.store=WORK/store --set memory.code_k=0`), memory on.
 3. Prints, and writes into docs/results.md (block `memory-effect`; `--no-write` only prints): success per tier with
    and without memory, the paired difference with its 95% interval over all tasks and over tiers 2-3 (where a
    procedure should help most), how many SOPs were distilled, and the command that reproduces it.
 
 Evaluations are cached in `--work` (a rerun with the same work folder reuses them). Not covered: code memory
-(chunks) in the prompt, and training with memory in the prompt (an SFT or GRPO stage whose prompts carry the same
-injected text: `--set memory.inject=true` on the training command, then pass its adapter here).
+(chunks) in the prompt (the `code` and `tools` environments).
 """
 
 from __future__ import annotations
@@ -44,12 +46,12 @@ def cli(*args: str) -> str:
     return done.stdout
 
 
-def evaluate(args: argparse.Namespace, store: Path, inject: bool, out: Path) -> dict[str, Any]:
+def evaluate(args: argparse.Namespace, store: Path, inject: bool, out: Path, adapter_dir: str | None) -> dict[str, Any]:
     if out.is_file():
         return json.loads(out.read_text())
     memory = ["--set", "memory.inject=true", "--set", f"memory.store={store}", "--set", "memory.code_k=0"] \
         if inject else []
-    adapter = ["--adapter", args.adapter] if args.adapter else []
+    adapter = ["--adapter", adapter_dir] if adapter_dir else []
     stdout = cli("eval", "--config", args.config, "--split", args.split, "--limit", str(args.limit), *adapter,
                  "--json", *memory, *sum((["--set", s] for s in args.set), []))
     report = json.loads(stdout[stdout.index("{"):])
@@ -62,23 +64,24 @@ def outcomes(report: dict[str, Any], tiers: set[int] | None = None) -> dict[str,
             if tiers is None or t.get("tier") in tiers}
 
 
-def table(off: dict[str, Any], on: dict[str, Any], sops: int, command: str) -> str:
+def table(reports: list[tuple[str, dict[str, Any]]], sops: int, command: str) -> str:
+    """Rows: the first report is the reference (memory off) every other row is paired with."""
     from agent_lightning.stats import format_difference, paired_difference
 
+    off = reports[0][1]
     tiers = sorted({t.get("tier") for t in off["per_task"] if t.get("tier") is not None})
-    rows = ["| memory | held-out success | " + " | ".join(f"tier {t}" for t in tiers) + " | tool-error rate | "
-            "mean turns |", "|---|---|" + "---|" * len(tiers) + "---|---|"]
-    for label, r in (("off", off), ("on (SOPs in the prompt)", on)):
+    rows = ["| policy, memory | held-out success | vs off, all tasks (paired, 95% interval) | vs off, tiers 2-3 | " +
+            " | ".join(f"tier {t}" for t in tiers) + " | prompts with memory |",
+            "|---|---|---|---|" + "---|" * len(tiers) + "---|"]
+    for i, (label, r) in enumerate(reports):
         by_tier = r.get("by_tier") or {}
         cells = [f"{100 * by_tier[str(t)]['success_rate']:.1f}%" if str(t) in by_tier else "" for t in tiers]
-        rows.append(f"| {label} | {100 * r['success_rate']:.1f}% | " + " | ".join(cells) +
-                    f" | {100 * r['tool_error_rate']:.1f}% | {r['mean_turns']:.2f} |")
-    every = paired_difference(outcomes(off), outcomes(on))
-    hard = paired_difference(outcomes(off, {2, 3}), outcomes(on, {2, 3}))
-    return "\n".join(rows) + (
-        f"\n\nOn - off, all tasks: {format_difference(every)}; tiers 2-3: {format_difference(hard)}. "
-        f"{sops} SOPs in the store, {on.get('episodes_with_memory', '?')} of {on['tasks']} prompts got one; "
-        f"{on['tasks']} {on['split']} tasks, greedy. Reproduce: `{command}`.")
+        every = format_difference(paired_difference(outcomes(off), outcomes(r))) if i else ""
+        hard = format_difference(paired_difference(outcomes(off, {2, 3}), outcomes(r, {2, 3}))) if i else ""
+        rows.append(f"| {label} | {100 * r['success_rate']:.1f}% | {every} | {hard} | " + " | ".join(cells) +
+                    f" | {r.get('episodes_with_memory', '?')} of {r['tasks']} |")
+    return "\n".join(rows) + (f"\n\n{sops} SOPs in the store; the same {off['tasks']} {off['split']} tasks in every "
+                              f"row, greedy. Reproduce: `{command}`.")
 
 
 def main() -> int:
@@ -86,6 +89,7 @@ def main() -> int:
     parser.add_argument("--adapter", help="The policy's adapter, e.g. RUN_DIR/sft/adapter (default: the base policy).")
     parser.add_argument("--traces", help="A run directory whose traces/ hold the policy's training rollouts.")
     parser.add_argument("--sops", nargs="*", default=[], help="SOP files (YAML or Markdown) to add as well.")
+    parser.add_argument("--trained-adapter", help="A policy trained with this memory in its prompts (see above).")
     parser.add_argument("--config", default="configs/default.yaml")
     parser.add_argument("--split", default="test", choices=["dev", "test"])
     parser.add_argument("--limit", type=int, default=100)
@@ -111,9 +115,13 @@ def main() -> int:
                   .strip().splitlines()[-1])
     listed = cli("memory", "sop", "list", "--store", str(store), "--config", args.config, "--json")
     sops = len(json.loads(listed[listed.index("["):]))
-    off = evaluate(args, store, False, work / f"{args.split}-off.json")
-    on = evaluate(args, store, True, work / f"{args.split}-on.json")
-    body = table(off, on, sops, command)
+    reports = [("adapter, off", evaluate(args, store, False, work / f"{args.split}-off.json", args.adapter)),
+               ("adapter, on (SOP in the prompt)", evaluate(args, store, True, work / f"{args.split}-on.json",
+                                                            args.adapter))]
+    if args.trained_adapter:
+        reports.append(("trained with memory, on", evaluate(args, store, True, work / f"{args.split}-trained-on.json",
+                                                            args.trained_adapter)))
+    body = table(reports, sops, command)
     print(body)
     if not args.no_write:
         from _results import replace_block
