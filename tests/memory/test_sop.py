@@ -102,3 +102,40 @@ def test_distill_without_traces_is_a_user_error(tmp_path):
     (tmp_path / "traces").mkdir()
     (tmp_path / "traces" / "step-00001.jsonl").write_text("not json\n" + json.dumps(_record("t", "p", [], True)) + "\n")
     assert distill(tmp_path) == []  # unreadable lines and rollouts without tool calls are skipped
+
+
+DISTILLED = [  # as `memory sop distill` writes them from file-task successes: placeholders, tool-call steps
+    SOP("Rename the file to", "Rename the file <src> to <dst>.", ["move(src=<src>, dst=<dst>)"], uses=7, successes=7),
+    SOP("Add the line `bundle maple coral` at the",
+        "Add the line `bundle maple coral` at the end of <path>, keeping its current lines.",
+        ["read_file(path=<path>)", "write_file(path=<path>, content=<result of step 1>)",
+         "write_file(path=<path>, content=<content>)"], uses=1, successes=1),
+    SOP("Delete the file", "Delete the file <path>.", ["delete(path=<path>)"], uses=21, successes=21),
+    SOP("Create the file containing exactly", "Create the file <path> containing exactly: <content>",
+        ["write_file(path=<path>, content=<content>)"], uses=90, successes=44),
+]
+RENAME_TASK = "Rename the file fountain/condor.log to fountain/silk.log."
+
+
+def test_a_task_finds_its_own_procedure_not_the_one_whose_steps_look_alike(tmp_path):
+    store = SopStore(tmp_path / "store")
+    store.add(DISTILLED)
+    assert [s.name for s, _ in store.query(RENAME_TASK, k=2)][0] == "Rename the file to"
+    assert store.query("Delete the file otter/plum.txt.", k=1)[0][0].name == "Delete the file"
+    assert "<" not in DISTILLED[0].search_text() and "move(" not in DISTILLED[0].search_text()
+
+
+def test_sops_stored_with_an_older_search_text_rank_by_the_new_one_until_the_next_add_embeds_them_again(tmp_path):
+    store = SopStore(tmp_path / "store")
+    store.add(DISTILLED)
+    old_text = [f"{s.name}\n{s.applicability}\n" + "\n".join(s.steps) for s in DISTILLED]  # the text before
+    store.collection.upsert(ids=[s.id for s in DISTILLED], documents=old_text, embeddings=store.embedder.embed(old_text))
+    reopened = SopStore(tmp_path / "store")
+    best, score = reopened.query(RENAME_TASK, k=1)[0]
+    assert best.name == "Rename the file to" and 0 < score <= 1 and reopened._stale
+    extra = SOP("Copy the file to", "Copy the file <path> to <path2>.", ["read_file(path=<path>)"], uses=1, successes=1)
+    reopened.add([extra])
+    documents = reopened.collection.get(include=["documents", "metadatas"])
+    assert sorted(documents["documents"]) == sorted(s.search_text() for s in [*DISTILLED, extra])
+    assert {json.loads(m["json"])["uses"] for m in documents["metadatas"]} == {7, 1, 21, 90}  # counts untouched
+    assert SopStore(tmp_path / "store").query(RENAME_TASK, k=1)[0][0].name == "Rename the file to"

@@ -25,8 +25,8 @@ success are kept. Near-duplicates (the same tool sequence and applicability text
 their words) merge, keeping the more successful one's wording. Adding an SOP whose id exists merges counts and
 sources rather than duplicating it.
 
-SOPs live in the store's Chroma collection `sops` (searched by applicability, name and steps), written under the
-store's single-writer lock.
+SOPs live in the store's Chroma collection `sops` (searched by name and applicability, placeholders dropped, not
+by steps), written under the store's single-writer lock.
 
 Not covered here: using SOPs in prompts (context.py).
 """
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,6 +48,8 @@ from agent_lightning.memory import MEMORY_MARKER
 from agent_lightning.memory.embedder import ChromaEmbedding, get_embedder
 from agent_lightning.memory.store import chroma_client, writer_lock
 
+_PLACEHOLDER = re.compile(r"<[^<>\n]{1,40}>")
+log = logging.getLogger(__name__)
 FIELDS = ("name", "applicability", "steps", "preconditions", "source_trajectories", "uses", "successes")
 
 
@@ -65,7 +68,11 @@ class SOP:
         return "sop-" + hashlib.sha1("\n".join([self.name, *self.steps]).encode()).hexdigest()[:16]
 
     def search_text(self) -> str:
-        return f"{self.name}\n{self.applicability}\n" + "\n".join(self.steps)
+        """What a task's prompt is matched against: the name and when it applies, placeholders dropped. Steps
+        (tool-call syntax) and `<path>`-style placeholders pull a task's text toward the wrong procedure: with them,
+        the top SOP was the task's own template's for 32 of 44 file tasks, without them 44 of 44
+        (docs/results.md#code-memory)."""
+        return _PLACEHOLDER.sub("", f"{self.name}\n{self.applicability}")
 
     def to_text(self) -> str:
         """The SOP as an agent reads it in a prompt."""
@@ -159,6 +166,7 @@ class SopStore:
         self.dir = Path(store_dir).expanduser()
         self.embedder = get_embedder(embedder, max_tokens, backend, int8)
         self._collection: Any = None
+        self._stale: Any = None   # None: not checked yet; False: current; else (SOPs, vectors) ranked in memory
 
     @property
     def collection(self) -> Any:
@@ -179,12 +187,17 @@ class SopStore:
                     merged[sop.id].merge(sop)
                 else:
                     merged[sop.id] = SOP(**asdict(sop))
-            existing = self.collection.get(ids=list(merged), include=["metadatas"])
-            for id_, meta in zip(existing["ids"], existing["metadatas"]):
+            added = set(merged)
+            existing = self.collection.get(include=["metadatas", "documents"])
+            for id_, meta, document in zip(existing["ids"], existing["metadatas"], existing["documents"]):
                 old = SOP(**json.loads(meta["json"]))
-                old.merge(merged[id_])
-                merged[id_] = old
+                if id_ in added:
+                    old.merge(merged[id_])
+                    merged[id_] = old
+                elif document != old.search_text():  # embedded from an older search text: embedded again
+                    merged[id_] = old
             items = list(merged.values())
+            self._stale = None
             self.collection.upsert(ids=[s.id for s in items], documents=[s.search_text() for s in items],
                                    embeddings=self.embedder.embed([s.search_text() for s in items]),
                                    metadatas=[{"name": s.name, "uses": s.uses, "successes": s.successes,
@@ -204,9 +217,28 @@ class SopStore:
         n = self.collection.count()
         if n == 0:
             return []
-        got = self.collection.query(query_embeddings=self.embedder.embed([text]), n_results=min(k, n),
-                                    include=["metadatas", "distances"])
+        vector = self.embedder.embed([text])
+        stale = self._stale_sops()
+        if stale:  # a store written before the search text changed: ranked here, exactly, until the next `add`
+            sops, matrix = stale
+            scores = [sum(a * b for a, b in zip(row, vector[0])) for row in matrix]
+            order = sorted(range(len(sops)), key=lambda i: -scores[i])[:k]
+            return [(sops[i], float(scores[i])) for i in order]
+        got = self.collection.query(query_embeddings=vector, n_results=min(k, n), include=["metadatas", "distances"])
         return [(SOP(**json.loads(m["json"])), 1.0 - float(d)) for m, d in zip(got["metadatas"][0], got["distances"][0])]
+
+    def _stale_sops(self) -> tuple[list[SOP], list[list[float]]] | None:
+        """(SOPs, vectors of their current search text) when some were stored with another text, else None."""
+        if self._stale is None:
+            got = self.collection.get(include=["metadatas", "documents"])
+            sops = [SOP(**json.loads(m["json"])) for m in got["metadatas"]]
+            if any(doc != sop.search_text() for sop, doc in zip(sops, got["documents"])):
+                log.info("SOPs in %s were embedded from an older search text: ranked in memory until the next "
+                         "`memory sop add` or `distill` re-embeds them", self.dir)
+                self._stale = (sops, [list(v) for v in self.embedder.embed([s.search_text() for s in sops])])
+            else:
+                self._stale = False
+        return self._stale or None
 
 
 # ------------------------------------------------------------------------------------------------ distillation
