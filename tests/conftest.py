@@ -49,3 +49,10 @@ def tiny_policy():
     from agent_lightning.policy import load_policy
 
     return load_policy(PolicySection(source="tiny-mistral"))
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs the suite on one worker per core (pytest-xdist): each worker, and every CLI subprocess it
+    # starts, computes on one thread, so workers share the cores instead of oversubscribing them.
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")

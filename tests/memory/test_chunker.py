@@ -105,3 +105,21 @@ def test_a_split_decorated_function_keeps_its_comment_decorator_and_docstring_in
     assert "@cached" in first.text and "Read a file from disk." in first.text and "part_0" in first.text
     assert first.doc == "Read a file from disk." and first.signature == "def load(path)"
     assert [c.kind for c in chunks[1:]] == ["fragment"] * (len(chunks) - 1)
+
+
+def test_an_oversized_first_method_is_its_own_chunk_not_part_of_the_class_header():
+    big = "".join(f"        total = total + {j} * len(str(total))  # a comment to make it long {j}\n" for j in range(30))
+    src = ("class Parser:\n    \"\"\"Parse things.\"\"\"\n\n    def parse(self, total):\n        \"\"\"Parse one.\"\"\"\n"
+           + big + "        return total\n")
+    chunks, _ = chunk_text("p.py", src, max_chars=600)
+    assert [(c.symbol, c.kind) for c in chunks[:2]] == [("Parser", "class"), ("Parser.parse", "method")]
+    assert (chunks[0].start_line, chunks[0].end_line) == (1, 2) and chunks[1].doc == "Parse one."
+    assert {c.kind for c in chunks[2:]} == {"fragment"}
+
+
+def test_a_long_string_with_escapes_loses_no_line():
+    src = 'HELP = """Usage:\\n\n' + "".join(f"  option {i}: does a long thing number {i} with words\n"
+                                             for i in range(60)) + '"""\n'
+    chunks, _ = chunk_text("h.py", src, max_chars=400)
+    covered = {row for c in chunks for row in range(c.start_line, c.end_line + 1)}
+    assert covered == set(range(1, len(src.splitlines()) + 1))

@@ -134,7 +134,7 @@ def test_sops_stored_with_an_older_search_text_rank_by_the_new_one_until_the_nex
     best, score = reopened.query(RENAME_TASK, k=1)[0]
     assert best.name == "Rename the file to" and 0 < score <= 1 and reopened._stale
     extra = SOP("Copy the file to", "Copy the file <path> to <path2>.", ["read_file(path=<path>)"], uses=1, successes=1)
-    reopened.add([extra])
+    assert [s.name for s in reopened.add([extra])] == ["Copy the file to"]  # what was added, not re-embedded
     documents = reopened.collection.get(include=["documents", "metadatas"])
     assert sorted(documents["documents"]) == sorted(s.search_text() for s in [*DISTILLED, extra])
     assert {json.loads(m["json"])["uses"] for m in documents["metadatas"]} == {7, 1, 21, 90}  # counts untouched

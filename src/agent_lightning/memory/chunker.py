@@ -188,7 +188,8 @@ class _AstChunker:
                 # A small lead-in (comments, decorators, a split definition's header) starts the node's first
                 # piece, which packs as much of the node as fits. A split definition's first piece is named after
                 # it and stays open to its body's statements, not to nested definitions (a class's methods).
-                lead = cur if cur is not None and (cur.open or not cur.defs) and cur.size <= self.small else None
+                lead = cur if cur is not None and (not cur.defs or (cur.open and not defs)) and cur.size <= self.small \
+                    else None
                 if cur is not None and lead is None:
                     spans.append(cur)
                 cur = None
@@ -197,7 +198,8 @@ class _AstChunker:
                     lead = _Span(lead.start if lead else row, lead.end if lead else row, lead.size if lead else 0,
                                  (lead.defs if lead else []) + defs, parent, open=True)
                 sub = self._split(node.children, inner_parent, inner_kind, lead) if node.children else []
-                if not sub:
+                if sum(piece.size for piece in sub) - (lead.size if lead else 0) < size // 2:
+                    # children that do not cover the node (a long string's escape sequences): cut it by lines
                     sub = ([lead] if lead else []) + self._by_lines(node, inner_parent)
                 for piece in sub:
                     piece.parent = piece.parent or inner_parent

@@ -177,7 +177,8 @@ class SopStore:
         return self._collection
 
     def add(self, sops: list[SOP]) -> list[SOP]:
-        """Upsert SOPs (an existing id merges counts and sources); returns them as stored."""
+        """Upsert SOPs (an existing id merges counts and sources); returns them as stored. SOPs stored with an older
+        search text are embedded again on the way (their counts untouched)."""
         if not sops:
             return []
         with writer_lock(self.dir):
@@ -202,7 +203,7 @@ class SopStore:
                                    embeddings=self.embedder.embed([s.search_text() for s in items]),
                                    metadatas=[{"name": s.name, "uses": s.uses, "successes": s.successes,
                                                "json": json.dumps(asdict(s))} for s in items])
-            return items
+            return [merged[id_] for id_ in added]
 
     def list(self) -> list[SOP]:
         if not (self.dir / "chroma").is_dir():
@@ -229,7 +230,8 @@ class SopStore:
 
     def _stale_sops(self) -> tuple[list[SOP], list[list[float]]] | None:
         """(SOPs, vectors of their current search text) when some were stored with another text, else None."""
-        if self._stale is None:
+        count = self.collection.count()
+        if self._stale is None or (self._stale and len(self._stale[0]) != count):  # another process added some
             got = self.collection.get(include=["metadatas", "documents"])
             sops = [SOP(**json.loads(m["json"])) for m in got["metadatas"]]
             if any(doc != sop.search_text() for sop, doc in zip(sops, got["documents"])):

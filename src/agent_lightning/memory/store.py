@@ -9,9 +9,9 @@
 Layout of a store folder: `chroma/` (Chroma PersistentClient, collection `code` in cosine space, telemetry off),
 `manifest.json` (per indexed file: content hash, chunk count, state) and `write.lock`.
 
-Indexing is incremental and idempotent. A file whose content hash matches the manifest is skipped (unless the
-chunks were cut another way: another chunker version, `max_chars` or chunking, which re-chunks all); a changed file
-loses its old chunks and gets new ones, and only chunks whose embedding text is new are embedded (the others keep
+Indexing is incremental and idempotent. A file whose content hash matches the manifest is skipped (unless its
+chunks were cut another way: another chunker version, `max_chars` or chunking; each file records its own); a
+changed file loses its old chunks and gets new ones, and only chunks whose embedding text is new are embedded (the others keep
 their vectors, found by a hash of that text: an edit to one function re-embeds that function, even when the lines
 below it moved); a file gone from disk loses its chunks. Chunk ids are deterministic
 (chunker.py), writes are upserts in batches under Chroma's max batch size, and crash safety comes from the
@@ -169,6 +169,7 @@ class CodeStore:
         self.chunking = chunking
         self.embedder = get_embedder(embedder, max_tokens, backend, int8)
         self.max_chars = max_chars
+        self.cut = [CHUNKER_VERSION, max_chars, chunking]  # how chunks are cut: a file cut another way is cut again
         self._client: Any = None
         self._collection: Any = None
 
@@ -232,12 +233,10 @@ class CodeStore:
         self._embedded = 0
         manifest = self._load_manifest()
         files = manifest["files"]
-        cut = {"max_chars": self.max_chars, "chunking": self.chunking, "chunker": CHUNKER_VERSION}
-        rechunk = any(manifest.get(k) != v for k, v in cut.items())
-        if rechunk and files:  # chunks cut another way: every file is chunked again (unchanged vectors are kept)
-            log.info("memory store %s: chunks were cut another way (%s); re-chunking every file", self.dir,
-                     ", ".join(f"{k} {manifest.get(k)} -> {v}" for k, v in cut.items() if manifest.get(k) != v))
-        manifest.update(cut)
+        if any(entry.get("cut") != self.cut for entry in files.values()):  # unchanged vectors are kept
+            log.info("memory store %s: some files were chunked another way (chunker version, max_chars or chunking); "
+                     "they are chunked again", self.dir)
+        manifest.update(max_chars=self.max_chars, chunking=self.chunking, chunker=CHUNKER_VERSION)
         collection = self.collection
         max_batch = max(1, min(self._client.get_max_batch_size(), 1000))
         todo: list[tuple[str, Path, str, bytes]] = []
@@ -257,7 +256,7 @@ class CodeStore:
                 continue
             digest = hashlib.sha1(data).hexdigest()
             entry = files.get(key)
-            if entry and entry.get("state") == "done" and entry.get("hash") == digest and not rechunk:
+            if entry and entry.get("state") == "done" and entry.get("hash") == digest and entry.get("cut") == self.cut:
                 report.unchanged += 1
                 continue
             todo.append((key, file, digest, data))
@@ -295,7 +294,7 @@ class CodeStore:
         files, collection = manifest["files"], self.collection
         stale = [key for key, _, _ in group if key in files]
         for key, digest, _ in group:
-            files[key] = {"hash": digest, "state": "pending", "chunks": 0}
+            files[key] = {"hash": digest, "state": "pending", "chunks": 0, "cut": self.cut}
         self._save_manifest(manifest)                    # pending before any chunk of these files is written
         known: dict[str, Any] = {}                       # embedding-text hash -> vector, from the old chunks
         for key in stale:
