@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(PY) main_agent_lightning.py --algo sft+grpo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 clean-venv:
 	rm -rf .venv

@@ -81,12 +81,17 @@ def test_completion_text_handles_both_formats():
     assert completion_text([{"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}]) == "a\nb"
 
 
-def test_registry_rewards_work_in_a_bare_trl_grpo_trainer(tiny_policy, arithmetic, tmp_path):
+def test_registry_rewards_work_in_a_bare_trl_grpo_trainer(arithmetic, tmp_path):
     """A TRL user can pass our reward functions straight to trl.GRPOTrainer."""
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    model, tokenizer = tiny_policy
+    from agent_lightning.config import PolicySection
+    from agent_lightning.policy import load_policy
+
+    # its own policy: TRL's trainer turns on gradient checkpointing and turns off the KV cache of the model it
+    # trains, which would change the session's shared `tiny_policy` for the tests that run after this one
+    model, tokenizer = load_policy(PolicySection(source="tiny-mistral"))
     suite = RewardSuite.from_config([RewardSpec(name="exact_answer")], arithmetic)
     calls = []
 

@@ -118,7 +118,7 @@ def test_trained_reranker_puts_the_planted_hard_negative_below_the_positive(tmp_
     assert dense.index("file_digest") < dense.index("tally"), dense  # the decoy fools dense retrieval
 
     report = train_reranker(teacher, tmp_path / "store" / "reranker", max_queries=16, eval_queries=1, epochs=6,
-                            batch_size=4, learning_rate=1e-4, max_length=96, candidates=10, progress=False)
+                            batch_size=4, learning_rate=2e-4, max_length=96, candidates=10, progress=False)
     folder = Path(report.folder)
     assert (folder / "training.json").is_file()
     assert json.loads((folder / "training.json").read_text())["recipe"]["queries"] == 16
