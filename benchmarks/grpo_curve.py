@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _cached_eval import cached_eval  # noqa: E402
+from agent_lightning.evaluate import task_successes  # noqa: E402
 
 
 def checkpoints(run_dir: Path, last_step: int) -> list[tuple[int, Path]]:
@@ -58,21 +61,8 @@ def rollouts_by_step(run_dir: Path, config: dict[str, Any]) -> dict[int, int]:
 
 
 def evaluate(config: Path, adapter: Path | None, split: str, limit: int, out: Path) -> dict[str, Any]:
-    if out.is_file():
-        return json.loads(out.read_text())
-    command = [sys.executable, str(ROOT / "main_agent_lightning.py"), "eval", "--config", str(config), "--split",
-               split, "--limit", str(limit), "--json"] + (["--adapter", str(adapter)] if adapter else [])
-    print("  $ " + " ".join(command[1:]), flush=True)
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode != 0:
-        raise SystemExit(f"eval failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
-    report = json.loads(done.stdout[done.stdout.index("{"):])
-    out.write_text(json.dumps(report, indent=1) + "\n")
-    return report
-
-
-def outcomes(report: dict[str, Any]) -> dict[str, float]:
-    return {t["task_id"]: t["successes"] / max(t["samples"], 1) for t in report["per_task"]}
+    return cached_eval(out, "--config", str(config), "--split", split, "--limit", str(limit),
+                       *(["--adapter", str(adapter)] if adapter else []))
 
 
 def plot(points: list[dict[str, Any]], out: Path, title: str) -> None:
@@ -120,11 +110,11 @@ def main() -> int:
     played = rollouts_by_step(run_dir, config)
     first = evaluate(config_path, start, args.split, args.limit, out_dir / f"{args.split}-start.json")
     points = [{"step": 0, "rollouts": 0, "success": first["success_rate"], "report": str(out_dir / "start"),
-               "vs_start": paired_difference(outcomes(first), outcomes(first))}]
+               "vs_start": paired_difference(task_successes(first), task_successes(first))}]
     for step, folder in checkpoints(run_dir, max(played, default=0)):
         report = evaluate(config_path, folder, args.split, args.limit, out_dir / f"{args.split}-step{step}.json")
         points.append({"step": step, "rollouts": played.get(step, 0), "success": report["success_rate"],
-                       "report": folder.name, "vs_start": paired_difference(outcomes(first), outcomes(report))})
+                       "report": folder.name, "vs_start": paired_difference(task_successes(first), task_successes(report))})
     print(f"\n{run_dir}: {args.split} split, {first['n']} tasks, greedy")
     print(f"{'step':>5s} {'rollouts':>9s} {'success':>8s}  vs start (paired, 95% interval)")
     for p in points:

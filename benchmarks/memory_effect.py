@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,35 +32,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _cached_eval import cached_eval, run_cli as cli  # noqa: E402
+from agent_lightning.evaluate import task_successes  # noqa: E402
+
 COMMAND = ".venv/bin/python benchmarks/memory_effect.py"
 
 
-def cli(*args: str) -> str:
-    """Run main_agent_lightning.py with `args`; its stdout (a failure ends the benchmark with its last line)."""
-    command = [sys.executable, str(ROOT / "main_agent_lightning.py"), *args]
-    print("  $ " + " ".join(command[1:]), flush=True)
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode != 0:
-        raise SystemExit(f"failed ({done.returncode}): {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-    return done.stdout
-
-
 def evaluate(args: argparse.Namespace, store: Path, inject: bool, out: Path, adapter_dir: str | None) -> dict[str, Any]:
-    if out.is_file():
-        return json.loads(out.read_text())
     memory = ["--set", "memory.inject=true", "--set", f"memory.store={store}", "--set", "memory.code_k=0"] \
         if inject else []
-    adapter = ["--adapter", adapter_dir] if adapter_dir else []
-    stdout = cli("eval", "--config", args.config, "--split", args.split, "--limit", str(args.limit), *adapter,
-                 "--json", *memory, *sum((["--set", s] for s in args.set), []))
-    report = json.loads(stdout[stdout.index("{"):])
-    out.write_text(json.dumps(report, indent=1) + "\n")
-    return report
+    return cached_eval(out, "--config", args.config, "--split", args.split, "--limit", str(args.limit),
+                       *(["--adapter", adapter_dir] if adapter_dir else []), *memory,
+                       *sum((["--set", s] for s in args.set), []))
 
 
 def outcomes(report: dict[str, Any], tiers: set[int] | None = None) -> dict[str, float]:
-    return {t["task_id"]: t["successes"] / max(t["samples"], 1) for t in report["per_task"]
-            if tiers is None or t.get("tier") in tiers}
+    """Task id -> success share, of the tasks in `tiers` (all when None)."""
+    kept = [t for t in report["per_task"] if tiers is None or t.get("tier") in tiers]
+    return task_successes({"per_task": kept})
 
 
 def table(reports: list[tuple[str, dict[str, Any]]], sops: int, command: str) -> str:
