@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from agent_lightning.memory.languages import SPECS, LanguageSpec, language_for, parser_for
@@ -193,10 +193,9 @@ class _AstChunker:
                 if cur is not None and lead is None:
                     spans.append(cur)
                 cur = None
-                if defs and not wrapper:
+                if defs and not wrapper:  # the definition's first piece: its lead-in (if any), named after it
                     row = node.start_point[0]
-                    lead = _Span(lead.start if lead else row, lead.end if lead else row, lead.size if lead else 0,
-                                 (lead.defs if lead else []) + defs, parent, open=True)
+                    lead = replace(lead or _Span(row, row, 0), defs=defs, parent=parent, open=True)
                 sub = self._split(node.children, inner_parent, inner_kind, lead) if node.children else []
                 if sum(piece.size for piece in sub) - (lead.size if lead else 0) < size // 2:
                     # children that do not cover the node (a long string's escape sequences): cut it by lines
