@@ -166,6 +166,34 @@ def test_tool_calls_round_trip_in_the_policys_own_format(policy):
     assert gap > 0 and sample.generated_mask == [1] * len(written) + [0] * gap + [1] * len(recorded["completion_ids"])
 
 
+def test_a_streamed_reply_carries_what_the_unstreamed_one_does(mistral):
+    """stream=True through the real client: its deltas add up to the same greedy reply (text, then a named tool's
+    call), usage comes last with include_usage, and a streamed call under a rollout is recorded like any other."""
+    client = mistral.client(rollout="streamed")
+    for extra in ({}, {"tool_choice": {"type": "function", "function": {"name": "write_note"}}}):
+        plain = client.chat.completions.create(model="tiny", messages=PROMPT, tools=TOOLS, temperature=0,
+                                               max_tokens=5, **extra)
+        chunks = list(client.chat.completions.create(model="tiny", messages=PROMPT, tools=TOOLS, temperature=0,
+                                                     max_tokens=5, stream=True,
+                                                     stream_options={"include_usage": True}, **extra))
+        deltas = [c.choices[0].delta for c in chunks if c.choices]
+        assert all(c.object == "chat.completion.chunk" and c.id == chunks[0].id for c in chunks)
+        assert deltas[0].role == "assistant"
+        assert "".join(d.content or "" for d in deltas) == (plain.choices[0].message.content or "")
+        calls = [(t.index, t.function.name, t.function.arguments) for d in deltas for t in d.tool_calls or []]
+        assert calls == [(i, t.function.name, t.function.arguments)
+                         for i, t in enumerate(plain.choices[0].message.tool_calls or [])]
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == plain.choices[0].finish_reason
+        assert not chunks[-1].choices and chunks[-1].usage.model_dump() == plain.usage.model_dump()
+    recorded = httpx.get(f"{mistral.url}/rollouts/streamed").json()["calls"]
+    assert len(recorded) == 4 and recorded[0]["completion_ids"] == recorded[1]["completion_ids"]
+    url = f"{mistral.url}/v1/chat/completions"
+    assert _error(httpx.post(url, json={"model": "tiny", "messages": PROMPT, "stream": "yes"}), 400)["param"] == \
+        "stream"
+    assert _error(httpx.post(url, json={"model": "tiny", "messages": PROMPT,
+                                        "stream_options": {"include_usage": True}}), 400)["param"] == "stream_options"
+
+
 def test_stop_strings_and_tool_choice_none_shape_the_reply(mistral):
     tok, fmt = mistral.tokenizer, ReplyFormat(mistral.tokenizer)
     text = fmt.encode("Hello world. More text")

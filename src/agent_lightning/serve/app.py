@@ -7,7 +7,8 @@
 Endpoints (any unmodified OpenAI client works with base_url=http://HOST:PORT/v1, or /rollouts/<id>/v1 to record):
     GET  /v1/models, /v1/models/{model}           the served model, in OpenAI's list / model format
     POST /v1/chat/completions                     messages, tools, tool_choice, temperature, top_p, max_tokens
-                                                  (max_completion_tokens), seed, stop, logprobs; n=1 only
+                                                  (max_completion_tokens), seed, stop, logprobs, stream
+                                                  (stream_options.include_usage); n=1 only
     *    /rollouts/{rollout_id}/v1/...            the same API; each call is recorded under the rollout (the
                                                   first call opens it)
     POST /rollouts                                open a rollout: {"rollout_id": optional} -> {rollout_id, base_url}
@@ -26,12 +27,17 @@ With `forced` (schema.ForcedSampling), every request is sampled with the server'
 (temperature, top_p, no seed, max_tokens capped) and any model name is answered: how serve/agents.py trains and
 evaluates an agent program.
 
-Not covered: authentication (any API key is accepted: bind to a trusted interface), streaming, the legacy
-/v1/completions and embeddings endpoints, prompts longer than the model's context (400).
+A streamed request (stream=true) gets server-sent `chat.completion.chunk` events once its reply is generated
+(schema.completion_chunks): a failure before that is an ordinary JSON error with its status.
+
+Not covered: token-by-token streaming (the reply streams whole, after generation), authentication (any API key is
+accepted: bind to a trusted interface), the legacy /v1/completions and embeddings endpoints, prompts longer than the
+model's context (400).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -40,15 +46,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent_lightning.serve.batcher import Batcher
 from agent_lightning.serve.recording import BadRollout, Call, RolloutClosed, RolloutStore, UnknownRollout, \
     check_rollout_id
-from agent_lightning.serve.schema import ApiError, ForcedSampling, ReplyFormat, bad, completion_body, logprobs_body, \
-    parse_chat_request, parse_json
+from agent_lightning.serve.schema import ApiError, ForcedSampling, ReplyFormat, bad, completion_body, \
+    completion_chunks, logprobs_body, parse_chat_request, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +94,9 @@ class Gateway:
     def model_card(self) -> dict[str, Any]:
         return {"id": self.model_name, "object": "model", "created": self.created, "owned_by": "agent-lightning"}
 
-    def chat(self, body: Any, rollout_id: str | None = None) -> dict[str, Any]:
-        """Answer one chat-completion request body (recorded under `rollout_id` when given)."""
+    def chat(self, body: Any, rollout_id: str | None = None) -> dict[str, Any] | StreamingResponse:
+        """Answer one chat-completion request body (recorded under `rollout_id` when given): the completion, or its
+        event stream when the request streams."""
         if rollout_id is not None:
             _store_call(self.store.check_open, rollout_id)
         if not self.ready:
@@ -124,7 +131,17 @@ class Gateway:
             call = Call(prompt_ids, generated.ids, generated.logprobs, request.messages, message, finish_reason,
                         request.tools, request.sampling())
             _store_call(self.store.add_call, rollout_id, call)
-        return completion_body(self.model_name, message, finish_reason, len(prompt_ids), len(generated.ids), logprobs)
+        completion = completion_body(self.model_name, message, finish_reason, len(prompt_ids), len(generated.ids),
+                                     logprobs)
+        if request.stream:
+            return _event_stream(completion_chunks(completion, request.include_usage))
+        return completion
+
+
+def _event_stream(chunks: list[dict[str, Any]]) -> StreamingResponse:
+    """Server-sent events as OpenAI streams them: one `data:` line per chunk, then `data: [DONE]`."""
+    events = [f"data: {json.dumps(chunk)}\n\n" for chunk in chunks] + ["data: [DONE]\n\n"]
+    return StreamingResponse(iter(events), media_type="text/event-stream")
 
 
 def _store_call(fn: Any, *args: Any) -> Any:
@@ -174,7 +191,7 @@ def create_app(model: Any, tokenizer: Any, model_name: str, *, max_batch_size: i
                            param="model", code="model_not_found")
         return gateway.model_card()
 
-    async def chat(request: Request) -> dict[str, Any]:
+    async def chat(request: Request) -> Any:  # the completion, or its event stream
         return await run_in_threadpool(gateway.chat, await _body(request))
 
     def rollout_models(rollout_id: str) -> dict[str, Any]:
@@ -185,7 +202,7 @@ def create_app(model: Any, tokenizer: Any, model_name: str, *, max_batch_size: i
         _store_call(check_rollout_id, rollout_id)
         return model(model_id)
 
-    async def rollout_chat(rollout_id: str, request: Request) -> dict[str, Any]:
+    async def rollout_chat(rollout_id: str, request: Request) -> Any:
         return await run_in_threadpool(gateway.chat, await _body(request), rollout_id)
 
     async def open_rollout(request: Request) -> dict[str, Any]:

@@ -20,8 +20,12 @@ tool_choice: "auto" (default) parses calls; "none" returns the reply as text (ca
 and a named function write the opening of a call into the prompt (ChatML `<tool_call>\\n{"name": "`, Mistral v0.3
 `[TOOL_CALLS] [{"name": "`, with the function's name and `"arguments": ` when one is named), so the policy
 completes a call of that tool: the opening counts as prompt tokens, not generated ones. Not covered: guided
-decoding (the completed call may still be malformed), streaming, n > 1, response_format other than text,
-top_logprobs (only the chosen token's logprob is returned), audio and image content.
+decoding (the completed call may still be malformed), n > 1, response_format other than text, top_logprobs (only
+the chosen token's logprob is returned), audio and image content.
+
+stream=true is answered with OpenAI's server-sent events (`completion_chunks`: the role, the content, the tool calls,
+the finish reason, usage when `stream_options.include_usage`, then `data: [DONE]`), sent once the whole reply is
+generated: clients that stream work unchanged, but the first token arrives no earlier than without streaming.
 """
 
 from __future__ import annotations
@@ -75,6 +79,8 @@ class ChatRequest:
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     logprobs: bool = False
+    stream: bool = False
+    include_usage: bool = False  # stream_options.include_usage: a last chunk with the usage
 
     @property
     def greedy(self) -> bool:
@@ -147,8 +153,7 @@ def parse_chat_request(body: Any, served_model: str) -> ChatRequest:
         raise bad("messages: required, a list of chat messages.", "messages")
     if body.get("n") not in (None, 1):
         raise bad(f"n: only 1 is supported, got {body.get('n')!r}; send one request per completion.", "n")
-    if body.get("stream"):
-        raise bad("stream: streaming is not supported; send stream=false.", "stream")
+    stream, include_usage = _stream(body)
     fmt = body.get("response_format")
     if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") != "text"):
         raise bad("response_format: only {'type': 'text'} is supported.", "response_format")
@@ -163,7 +168,22 @@ def parse_chat_request(body: Any, served_model: str) -> ChatRequest:
         model=model, messages=to_template_messages(body["messages"]), tools=tools, tool_choice=choice,
         tool_name=name, temperature=_number(body, "temperature", 1.0, 0.0, 2.0),
         top_p=_number(body, "top_p", 1.0, 0.0, 1.0, low_open=True), max_tokens=max_tokens,
-        seed=_integer(body, "seed"), stop=_stop(body.get("stop")), logprobs=bool(body.get("logprobs")))
+        seed=_integer(body, "seed"), stop=_stop(body.get("stop")), logprobs=bool(body.get("logprobs")),
+        stream=stream, include_usage=include_usage)
+
+
+def _stream(body: dict) -> tuple[bool, bool]:
+    """(stream, stream_options.include_usage)."""
+    stream, options = body.get("stream"), body.get("stream_options")
+    if stream not in (None, True, False):
+        raise bad(f"stream: expected a boolean, got {stream!r}.", "stream")
+    if options is None:
+        return bool(stream), False
+    if not stream:
+        raise bad("stream_options: only allowed with stream=true.", "stream_options")
+    if not isinstance(options, dict) or options.get("include_usage") not in (None, True, False):
+        raise bad("stream_options: expected {'include_usage': true|false}.", "stream_options")
+    return True, bool(options.get("include_usage"))
 
 
 def _stop(stop: Any) -> list[str]:
@@ -336,6 +356,30 @@ def completion_body(model: str, message: dict[str, Any], finish_reason: str, pro
             "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": logprobs}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens}}
+
+
+def completion_chunks(completion: dict[str, Any], include_usage: bool = False) -> list[dict[str, Any]]:
+    """A `chat.completion` as the `chat.completion.chunk` objects a streaming client reads: the role, the content,
+    each tool call whole (with its index), the finish reason, and with `include_usage` a last chunk with no choice
+    and the usage (every other chunk then carries "usage": null)."""
+    [choice] = completion["choices"]
+    message = choice["message"]
+    head = {"id": completion["id"], "object": "chat.completion.chunk", "created": completion["created"],
+            "model": completion["model"]}
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None, logprobs: Any = None) -> dict[str, Any]:
+        out = {**head, "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}]}
+        return {**out, "usage": None} if include_usage else out
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    if message.get("content"):
+        chunks.append(chunk({"content": message["content"]}, logprobs=choice.get("logprobs")))
+    if message.get("tool_calls"):
+        chunks.append(chunk({"tool_calls": [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]}))
+    chunks.append(chunk({}, choice["finish_reason"]))
+    if include_usage:
+        chunks.append({**head, "choices": [], "usage": completion["usage"]})
+    return chunks
 
 
 def logprobs_body(tokenizer: Any, ids: list[int], logprobs: list[float]) -> dict[str, Any]:
