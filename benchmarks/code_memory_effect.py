@@ -51,7 +51,8 @@ def write_corpus(split: str, out: Path) -> Path:
 def evaluate(args: argparse.Namespace, split: str, store: Path | None, out: Path) -> dict[str, Any]:
     memory = ["--set", "memory.inject=true", "--set", f"memory.store={store}", "--set", f"memory.code_k={args.code_k}",
               "--set", "memory.sop_k=0"] if store else []
-    return cached_eval(out, "--config", args.config, "--set", "env.name=code", "--split", split, "--limit", str(args.limit),
+    return cached_eval(out, "--config", args.config, "--set", "env.name=code", "--set", "env.train_tiers=[]",
+                       "--split", split, "--limit", str(args.limit),
                        *(["--adapter", args.adapter] if args.adapter else []), *memory)
 
 

@@ -14,7 +14,7 @@ from agent_lightning.train.sft_data import (demonstration, environment_demonstra
 @pytest.fixture(scope="module")
 def envs():
     discover()
-    return {name: ENVIRONMENTS.get(name).obj for name in ("filesystem", "arithmetic", "tools")}
+    return {name: ENVIRONMENTS.get(name).obj for name in ("filesystem", "arithmetic", "tools", "code")}
 
 
 def test_filesystem_demonstrations_are_verified_replays_with_real_tool_results(envs):
@@ -120,6 +120,9 @@ def test_train_tiers_keep_the_same_tasks_in_order_and_name_a_tier_that_does_not_
     assert [t["task_id"] for t in tasks_in_tiers(fs, "train", 30, 0, [])] == [t["task_id"] for t in every[:30]]
     with pytest.raises(UserError, match=r"env.train_tiers=\[4\].*theirs: \[1, 2, 3\]"):
         tasks_in_tiers(fs, "train", 5, 0, [4])
+    # a split smaller than asked, none of it in the tiers (HumanEval has no tiers): an error, not an empty list
+    with pytest.raises(UserError, match=r"env.train_tiers=\[1, 2\]: none of the first 131 train tasks of 'code'.*no tier"):
+        tasks_in_tiers(envs["code"], "train", 2000, 0, [1, 2])
 
 
 def test_a_reference_turn_can_say_a_note_before_its_calls(envs):

@@ -266,13 +266,14 @@ def tasks_in_tiers(env_cls: type, split: str, size: int, seed: int, tiers: list[
     while True:
         rows = env_cls.tasks(split, asked, seed)
         kept = [row for row in rows if row.get("tier") in wanted]
+        if not kept and rows:  # also when the split has fewer rows than asked: an empty selection is a mistake
+            have = sorted({row.get("tier") for row in rows if row.get("tier") is not None}, key=str)
+            theirs = f"theirs: {have}; pick tiers from that list" if have else "they have no tier"
+            raise UserError(f"env.train_tiers={sorted(wanted)}: none of the first {len(rows)} {split} tasks of "
+                            f"'{env_cls.env_name}' is in those tiers ({theirs}) or leave env.train_tiers empty "
+                            "(--set env.train_tiers=[]).")
         if len(kept) >= size or len(rows) < asked:
             return kept[:size]
-        if not kept:
-            have = sorted({row.get("tier") for row in rows}, key=str)
-            raise UserError(f"env.train_tiers={sorted(wanted)}: none of the first {asked} {split} tasks of "
-                            f"'{env_cls.env_name}' is in those tiers (theirs: {have}); pick tiers from that list "
-                            "or leave env.train_tiers empty.")
         asked = -(-asked * size // len(kept)) + 1  # enough at the rate seen so far, and at least one more
 
 
