@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/gateway_batching.py [--config configs/default.yaml] [--adapter DIR]
                                                    [--agents 8] [--turns 3] [--max-tokens 48] [--repeats 1]
+                                                   [--batch-wait-ms MS]
 
 One policy (the config's, `eval`'s way of loading it) is served twice, side by side in this process, by the same
 gateway app on two loopback ports: with `max_batch_size` = the number of agents (batched) and with 1 (one request
@@ -76,6 +77,8 @@ def main() -> int:
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--repeats", type=int, default=1, help="Measure each server this many times, alternating.")
+    parser.add_argument("--batch-wait-ms", type=float, help="The batched server's gather window (serve "
+                                                            "--batch-wait-ms; default: the gateway's).")
     args = parser.parse_args()
 
     import httpx
@@ -100,7 +103,8 @@ def main() -> int:
     tasks = env_cls.tasks("test", cfg.env.test_size, cfg.env.seed)[: args.agents]
     conversations = [prefix + [{"role": "user", "content": t["prompt"]}] for t in tasks]
     name = cfg.policy.source
-    servers = {label: BackgroundServer(create_app(model, tokenizer, name, max_batch_size=size)).start()
+    wait = {} if args.batch_wait_ms is None else {"batch_wait_s": args.batch_wait_ms / 1000}
+    servers = {label: BackgroundServer(create_app(model, tokenizer, name, max_batch_size=size, **wait)).start()
                for label, size in (("batched", len(conversations)), ("one at a time", 1))}
     print(f"{len(conversations)} agents x {args.turns} calls, max_tokens {args.max_tokens}, greedy; policy "
           f"{cfg.policy.source}{' + ' + args.adapter if args.adapter else ''}, {torch_threads()} torch threads",

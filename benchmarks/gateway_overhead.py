@@ -3,6 +3,7 @@ played in process by the built-in rollout loop.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gateway_overhead.py [--config configs/default.yaml] [--tasks 4]
         [--generations 8] [--concurrency 8] [--max-turn-tokens 192] [--temperature 0] [--repeats 1] [--main-thread]
+        [--train]
 
 The same policy (the config's, with a fresh LoRA as `--algo grpo` starts, merged for the round as training does),
 the same training tasks (examples/openai_agent/tasks.jsonl), the same system prompt and the same tools, one round
@@ -16,8 +17,11 @@ of `--tasks` x `--generations` rollouts each, side by side in this process:
 Both allow 4 replies (the agent's MAX_TURNS; env.max_turns=3 tool rounds + the answer), at most `--max-turn-tokens`
 per reply, no completion budget. Greedy by default (`--temperature 0`), so both play the same conversations and do
 the same generation work (batched and unbatched greedy decoding can still part ways on near-ties: the generated
-token counts say how far); with a temperature both sample. The loss and optimizer step that follow a round are the
-same for both and not measured.
+token counts say how far); with a temperature both sample. The update that follows a round (a forward and backward
+pass over each rollout, the policy in training mode) is the same work for both sides; `--train` measures it once on
+the in-process round's token sequences and also prints the whole round's ratio (sampling + update), with every
+rollout trained on, as in a group with signal (a flat group's passes are skipped in training: then the sampling
+ratio is the round's).
 
 Threads: the gateway generates in its worker thread; the in-process round is played in a thread of its own too
 (`--main-thread` adds a run in the main thread, as the training loop plays it). On a CPU shared with other jobs,
@@ -132,7 +136,26 @@ def in_process_round(cfg: Any, env_cls: type, model: Any, tokenizer: Any, tasks:
     seconds = time.perf_counter() - began
     return {"seconds": seconds, "generated": sum(sum(e.generated_mask) for e in episodes),
             "replies": sum(m.get("role") == "assistant" for e in episodes for m in e.messages),
-            "tool_calls": sum(len(e.env.calls) for e in episodes), "prompts": [e.prompt_ids for e in episodes]}
+            "tool_calls": sum(len(e.env.calls) for e in episodes), "prompts": [e.prompt_ids for e in episodes],
+            "sequences": [(e.prompt_ids, e.completion_ids, e.generated_mask) for e in episodes]}
+
+
+def update_seconds(model: Any, sequences: list[tuple[list[int], list[int], list[int]]]) -> float:
+    """Wall time of a forward and backward pass over each rollout, one at a time (grpo.per_device_batch_size 1):
+    the log-probabilities of its generated tokens summed into a loss, the policy in training mode."""
+    import torch
+
+    model.train()
+    began = time.perf_counter()
+    for prompt_ids, completion_ids, mask in sequences:
+        ids = torch.tensor([prompt_ids + completion_ids])
+        logits = model(input_ids=ids).logits[0, len(prompt_ids) - 1:-1]
+        logprobs = torch.log_softmax(logits.float(), dim=-1).gather(1, ids[0, len(prompt_ids):, None])[:, 0]
+        (-(logprobs * torch.tensor(mask, dtype=logprobs.dtype)).sum() / max(sum(mask), 1)).backward()
+    seconds = time.perf_counter() - began
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    return seconds
 
 
 def in_worker_thread(play: Any) -> Any:
@@ -183,6 +206,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1, help="Measure each side this many times, alternating.")
     parser.add_argument("--main-thread", action="store_true",
                         help="Also play the in-process round in the main thread, as the training loop does.")
+    parser.add_argument("--train", action="store_true",
+                        help="Also time the round's update (forward + backward per rollout) and print the whole "
+                             "round's ratio.")
     args = parser.parse_args()
 
     from agent_lightning.chat.tool_format import prepare_for_tools
@@ -222,7 +248,8 @@ def main() -> int:
                   f"{result['replies']} replies, {result['tool_calls']} tool calls", flush=True)
     same = results["gateway"][0]["prompts"] == results["in process"][0]["prompts"]
     print(f"  first prompts token for token the same on both sides: {'yes' if same else 'NO'}")
-    total = {label: {k: sum(r[k] for r in runs) for k in runs[0] if k != "prompts"} for label, runs in results.items()}
+    total = {label: {k: sum(r[k] for r in runs) for k in runs[0] if k not in ("prompts", "sequences")}
+             for label, runs in results.items()}
     print("\n| round played | wall time | generated tokens | replies | tool calls | s per generated token |")
     print("|---|---|---|---|---|---|")
     for label, t in total.items():
@@ -232,6 +259,13 @@ def main() -> int:
     per_token = (gate["seconds"] / max(gate["generated"], 1)) / (local["seconds"] / max(local["generated"], 1))
     print(f"\ngateway / in process: {gate['seconds'] / local['seconds']:.2f}x the round's wall time, {per_token:.2f}x "
           "per generated token (target: <= 1.3x)")
+    if args.train:
+        update = update_seconds(model, results["in process"][0]["sequences"])
+        runs = args.repeats
+        whole = (gate["seconds"] / runs + update) / (local["seconds"] / runs + update)
+        print(f"the round's update (forward + backward of {len(tasks)} rollouts): {update:.1f} s; the whole round, "
+              f"sampling + update: gateway {gate['seconds'] / runs + update:.1f} s, in process "
+              f"{local['seconds'] / runs + update:.1f} s, {whole:.2f}x (target: <= 1.3x)")
     print("reproduce: .venv/bin/python benchmarks/gateway_overhead.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     return 0
 

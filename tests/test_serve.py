@@ -381,6 +381,8 @@ def test_requests_get_503_while_the_model_loads(mistral):
 def test_serve_command_mistakes_are_one_line():
     out = run_cli("serve", "--config", "tiny", "--port", "70000")
     assert out.returncode == 2 and out.stderr.strip().count("\n") == 0 and "--port 70000" in out.stderr
+    out = run_cli("serve", "--config", "tiny", "--batch-wait-ms", "-1")
+    assert out.returncode == 2 and out.stderr.strip().count("\n") == 0 and "--batch-wait-ms -1" in out.stderr
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 
     python main_agent_lightning.py serve [--config FILE] [--set key=value ...] [--adapter RUN_DIR/adapter]
                                          [--host 127.0.0.1] [--port 8000] [--model-name NAME]
-                                         [--max-batch-size 8] [--max-tokens N]
+                                         [--max-batch-size 8] [--batch-wait-ms 25] [--max-tokens N]
 
 The port is opened at once and the URL printed; the policy loads in the background (requests get 503 until it is
 ready, then a second line says so). The policy is loaded as `eval` loads it (evaluate.load_for_eval: a mergeable
@@ -37,6 +37,8 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> N
                                         "adapter's run folder).")
     p.add_argument("--max-batch-size", type=int, default=8,
                    help="Concurrent requests generated together (default 8; 1: one at a time).")
+    p.add_argument("--batch-wait-ms", type=float, default=25.0,
+                   help="How long the generation worker waits for one more request to batch (default 25).")
     p.add_argument("--max-tokens", type=int, help="Completion limit of a request without max_tokens (default: "
                                                   "eval.max_new_tokens, else grpo.max_completion_length).")
     common(p)
@@ -60,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--port {args.port}: expected 0-65535 (0: any free port).")
     if args.max_batch_size < 1:
         raise UserError(f"--max-batch-size {args.max_batch_size}: expected 1 or more.")
+    if not 0 <= args.batch_wait_ms <= 10_000:
+        raise UserError(f"--batch-wait-ms {args.batch_wait_ms}: expected 0-10000 milliseconds.")
     if args.max_tokens is not None and args.max_tokens < 1:
         raise UserError(f"--max-tokens {args.max_tokens}: expected 1 or more.")
     if args.adapter and not (Path(args.adapter) / "adapter_config.json").is_file():
@@ -68,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from agent_lightning.serve.server import bind, make_server, run as run_server, url_of
 
     name = args.model_name or model_name(cfg.policy.source, args.adapter)
-    app = create_app(None, None, name, max_batch_size=args.max_batch_size, seed=cfg.run.seed,
-                     default_max_tokens=args.max_tokens or cfg.eval.max_new_tokens or cfg.grpo.max_completion_length)
+    app = create_app(None, None, name, max_batch_size=args.max_batch_size, batch_wait_s=args.batch_wait_ms / 1000,
+                     seed=cfg.run.seed, default_max_tokens=args.max_tokens or cfg.eval.max_new_tokens or cfg.grpo.max_completion_length)
     try:
         sock = bind(args.host, args.port)
     except OSError as exc:

@@ -50,7 +50,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agent_lightning.serve.batcher import Batcher
+from agent_lightning.serve.batcher import BATCH_WAIT_S, Batcher
 from agent_lightning.serve.recording import BadRollout, Call, RolloutClosed, RolloutStore, UnknownRollout, \
     check_rollout_id
 from agent_lightning.serve.schema import ApiError, ForcedSampling, ReplyFormat, bad, completion_body, \
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 class Gateway:
     """The served policy (once attached), its generation worker and the rollout store."""
 
-    def __init__(self, model_name: str, max_batch_size: int = 8, batch_wait_s: float = 0.005,
+    def __init__(self, model_name: str, max_batch_size: int = 8, batch_wait_s: float = BATCH_WAIT_S,
                  default_max_tokens: int = 256, seed: int = 0, forced: ForcedSampling | None = None,
                  gather: Any = None) -> None:
         self.model_name, self.default_max_tokens, self.forced = model_name, default_max_tokens, forced
@@ -163,7 +163,8 @@ async def _body(request: Request, optional: bool = False) -> Any:
     return parse_json(raw)
 
 
-def create_app(model: Any, tokenizer: Any, model_name: str, *, max_batch_size: int = 8, batch_wait_s: float = 0.005,
+def create_app(model: Any, tokenizer: Any, model_name: str, *, max_batch_size: int = 8,
+               batch_wait_s: float = BATCH_WAIT_S,
                default_max_tokens: int = 256, seed: int = 0, forced: ForcedSampling | None = None,
                gather: Any = None) -> FastAPI:
     """The gateway app serving `model` as `model_name` (None: loading, 503 until `app.state.gateway.attach`);

@@ -1,6 +1,6 @@
 """One generation worker for the gateway: concurrent requests are generated together, a batch at a time.
 
-    batcher = Batcher(model, tokenizer, max_batch_size=8, wait_s=0.005)
+    batcher = Batcher(model, tokenizer, max_batch_size=8, wait_s=BATCH_WAIT_S)
     batcher.start()
     result = batcher.submit(prompt_ids, max_new_tokens=64, temperature=0.7, top_p=1.0, seed=None).result()
     result.ids, result.ended, result.logprobs, result.batch_size
@@ -8,7 +8,7 @@
     batcher.stop()
 
 A single worker thread owns the model. It takes the oldest waiting request, then collects whatever else arrives
-within `wait_s` (requests that queued while the previous batch was generating are there at once), up to
+no more than `wait_s` after the request before it (requests that queued while the previous batch was generating are there at once), up to
 `max_batch_size` (1: one request at a time). The batch is split into groups that can share one sampler: all greedy
 requests (temperature 0) together, unseeded sampled requests by (temperature, top_p), and each seeded request alone,
 so a seeded request is reproducible whatever else is being served (it draws from its own generator on a batch of
@@ -42,6 +42,13 @@ from agent_lightning.rollout.generation import CachedSession, Sampling
 
 log = logging.getLogger(__name__)
 
+# How long the worker waits for one more request before it generates. Clients answered by the same batch send their
+# next requests within milliseconds of each other, sometimes not within 5: with a 5 ms window one run split 8
+# agents' calls into uneven batches (mean 6.0, batched throughput 2.92x one-at-a-time) where another kept them
+# together (mean 8.0, 3.48x); with 25 ms, two runs kept them together (3.60x, 3.73x) (benchmarks/gateway_batching.py,
+# docs/gateway.md#batching). 25 ms is about one generated token's time on a CPU, once per batch.
+BATCH_WAIT_S = 0.025
+
 
 @dataclass
 class Job:
@@ -71,7 +78,7 @@ class Generated:
 class Batcher:
     """The generation worker; see the module docstring."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_batch_size: int = 8, wait_s: float = 0.005,
+    def __init__(self, model: Any, tokenizer: Any, max_batch_size: int = 8, wait_s: float = BATCH_WAIT_S,
                  seed: int = 0, gather: Callable[[], int] | None = None, gather_wait_s: float = 2.0) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
