@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _cached_eval import cached_eval, run_cli  # noqa: E402
+from _results import publish  # noqa: E402
 from agent_lightning.evaluate import task_successes  # noqa: E402
 
 COMMAND = ".venv/bin/python benchmarks/agent_learning.py"
@@ -137,11 +138,7 @@ def main() -> int:
     body = table([("the example's test split", base, trained),
                   (f"fresh draw (seed {args.fresh_seed})", base_fresh, trained_fresh)],
                  stage_metrics(work / "grpo"), command)
-    print(body)
-    if not args.no_write:
-        from _results import replace_block
-
-        replace_block(ROOT / "docs" / "results.md", "agent-learning", body)
+    publish("agent-learning", body, write=not args.no_write)
     return 0
 
 

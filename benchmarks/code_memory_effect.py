@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _cached_eval import cached_eval, run_cli  # noqa: E402
+from _results import publish  # noqa: E402
 from agent_lightning.evaluate import task_successes  # noqa: E402
 
 COMMAND = ".venv/bin/python benchmarks/code_memory_effect.py"
@@ -102,11 +103,7 @@ def main() -> int:
         on = evaluate(args, split, store, args.work / f"{split}-on-k{args.code_k}.json")
         folds.append((f"{split} split ({off['tasks']}), corpus: the {other} split's solutions", off, on))
     body = table(folds, args.code_k, command)
-    print(body)
-    if not args.no_write:
-        from _results import replace_block
-
-        replace_block(ROOT / "docs" / "results.md", "code-memory-effect", body)
+    publish("code-memory-effect", body, write=not args.no_write)
     return 0
 
 

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _cached_eval import cached_eval, run_cli as cli  # noqa: E402
+from _results import publish  # noqa: E402
 from agent_lightning.evaluate import task_successes  # noqa: E402
 
 COMMAND = ".venv/bin/python benchmarks/memory_effect.py"
@@ -110,11 +111,7 @@ def main() -> int:
         reports.append(("trained with memory, on", evaluate(args, store, True, work / f"{args.split}-trained-on.json",
                                                             args.trained_adapter)))
     body = table(reports, sops, command)
-    print(body)
-    if not args.no_write:
-        from _results import replace_block
-
-        replace_block(ROOT / "docs" / "results.md", "memory-effect", body)
+    publish("memory-effect", body, write=not args.no_write)
     return 0
 
 
