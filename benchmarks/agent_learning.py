@@ -110,8 +110,8 @@ def table(pairs: list[tuple[str, dict[str, Any], dict[str, Any]]], stage: dict[s
             rows.append(f"| {label} | {name} | {100 * r['success_rate']:.1f}% | {diff} | " + " | ".join(cells) +
                         f" | {r.get('mean_tool_calls', 0):.2f} |")
     return "\n".join(rows) + (
-        f"\n\nGreedy, through the gateway, the agent's own reward. GRPO stage: {stage['seconds'] / 60:.1f} min of steps "
-        f"on 2 CPU cores, {100 * stage['flat']:.0f}% of the groups without signal (mean over the rounds), "
+        f"\n\nGreedy, through the gateway, the agent's own reward. GRPO stage: {stage['seconds'] / 60:.1f} min "
+        f"of steps on 2 CPU cores, {100 * stage['flat']:.0f}% of the groups without signal (mean over the rounds), "
         f"{stage['failures']:.0f} agent runs failed. Reproduce: `{command}`.")
 
 

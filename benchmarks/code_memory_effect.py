@@ -68,12 +68,13 @@ def table(folds: list[tuple[str, dict[str, Any], dict[str, Any]]], code_k: int, 
         off_s, on_s = task_successes(off), task_successes(on)
         all_off.update(off_s)
         all_on.update(on_s)
+        passed = " / ".join(f"{r['rewards'].get('partial_progress') or 0:.3f}" for r in (off, on))
         rows.append(f"| {label} | {100 * off['success_rate']:.1f}% | {100 * on['success_rate']:.1f}% | "
-                    f"{format_difference(paired_difference(off_s, on_s))} | "
-                    f"{off['rewards'].get('partial_progress', 0):.3f} / {on['rewards'].get('partial_progress', 0):.3f} | "
+                    f"{format_difference(paired_difference(off_s, on_s))} | {passed} | "
                     f"{on.get('episodes_with_memory', '?')} of {on['tasks']} |")
     n = len(all_off)
-    rows.append(f"| both folds ({n}) | {100 * sum(all_off.values()) / n:.1f}% | {100 * sum(all_on.values()) / n:.1f}% | "
+    rate_off, rate_on = (100 * sum(outcomes.values()) / n for outcomes in (all_off, all_on))
+    rows.append(f"| both folds ({n}) | {rate_off:.1f}% | {rate_on:.1f}% | "
                 f"{format_difference(paired_difference(all_off, all_on))} | | |")
     return "\n".join(rows) + (f"\n\nGreedy; memory on: the top {code_k} chunks of the other fold's solved problems "
                               f"appended to each prompt. Reproduce: `{command}`.")

@@ -121,7 +121,7 @@ def test_train_tiers_keep_the_same_tasks_in_order_and_name_a_tier_that_does_not_
     with pytest.raises(UserError, match=r"env.train_tiers=\[4\].*theirs: \[1, 2, 3\]"):
         tasks_in_tiers(fs, "train", 5, 0, [4])
     # a split smaller than asked, none of it in the tiers (HumanEval has no tiers): an error, not an empty list
-    with pytest.raises(UserError, match=r"env.train_tiers=\[1, 2\]: none of the first 131 train tasks of 'code'.*no tier"):
+    with pytest.raises(UserError, match=r"train_tiers=\[1, 2\]: none of the first 131 train tasks of 'code'.*no tier"):
         tasks_in_tiers(envs["code"], "train", 2000, 0, [1, 2])
 
 

@@ -72,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
     from agent_lightning.serve.server import bind, make_server, run as run_server, url_of
 
     name = args.model_name or model_name(cfg.policy.source, args.adapter)
+    max_tokens = args.max_tokens or cfg.eval.max_new_tokens or cfg.grpo.max_completion_length
     app = create_app(None, None, name, max_batch_size=args.max_batch_size, batch_wait_s=args.batch_wait_ms / 1000,
-                     seed=cfg.run.seed, default_max_tokens=args.max_tokens or cfg.eval.max_new_tokens or cfg.grpo.max_completion_length)
+                     seed=cfg.run.seed, default_max_tokens=max_tokens)
     try:
         sock = bind(args.host, args.port)
     except OSError as exc:

@@ -7,17 +7,18 @@
     batcher.stats()      # {"requests": ..., "batches": ..., "generate_calls": ..., "largest_batch": ...}
     batcher.stop()
 
-A single worker thread owns the model. It takes the oldest waiting request, then collects whatever else arrives
-no more than `wait_s` after the request before it (requests that queued while the previous batch was generating are there at once), up to
-`max_batch_size` (1: one request at a time). The batch is split into groups that can share one sampler: all greedy
-requests (temperature 0) together, unseeded sampled requests by (temperature, top_p), and each seeded request alone,
-so a seeded request is reproducible whatever else is being served (it draws from its own generator on a batch of
-one). With `gather` (a callable: how many clients may still send a request, e.g. the agent processes running),
-the worker waits until that many requests are queued, at most `gather_wait_s` after taking the first one, so agents
-that started or finished their tools at different moments are generated together (serve/agents.py). Each group
-is one `rollout.generation.CachedSession.generate` call (rows left-padded, finished rows parked) inside
-`rollout.episodes.generation_weights`, recording each generated token's logprob. Unseeded groups draw from a
-generator seeded from `seed` and the batch number. A failure fails the group's requests, and the worker goes on.
+A single worker thread owns the model. It takes the oldest waiting request, then collects each further request that
+arrives no more than `wait_s` after the one before it (requests that queued while the previous batch was generating
+are there at once), up to `max_batch_size` (1: one request at a time). The batch is split into groups that can
+share one sampler: all greedy requests (temperature 0) together, unseeded sampled requests by (temperature, top_p),
+and each seeded request alone, so a seeded request is reproducible whatever else is being served (it draws from its
+own generator on a batch of one). With `gather` (a callable: how many clients may still send a request, e.g. the
+agent processes running), the worker waits until that many requests are queued, at most `gather_wait_s` after
+taking the first one, so agents that started or finished their tools at different moments are generated together
+(serve/agents.py). Each group is one `rollout.generation.CachedSession.generate` call (rows left-padded, finished
+rows parked) inside `rollout.episodes.generation_weights`, recording each generated token's logprob. Unseeded
+groups draw from a generator seeded from `seed` and the batch number. A failure fails the group's requests, and the
+worker goes on.
 
 Not covered: keeping a conversation's KV cache from one request to the next (each request reads its whole prompt),
 continuous batching (a request that arrives while a batch generates waits for that batch to end), priorities.
