@@ -2,6 +2,7 @@
 
     stdout = run_cli("memory", "sop", "list", "--json")          # main_agent_lightning.py ARGS; stdout
     report = cached_eval(out_json, "--split", "dev", "--adapter", DIR)   # `eval ... --json`, read back if cached
+    tiers = tiers_of(report); cells = tier_cells(report, tiers)          # "82.4%" per tier, for a table row
 
 A failing command ends the benchmark with its exit code and the last line it printed on stderr.
 """
@@ -35,3 +36,14 @@ def cached_eval(out: Path, *args: str) -> dict[str, Any]:
     report = json.loads(stdout[stdout.index("{"):])
     out.write_text(json.dumps(report, indent=1) + "\n")
     return report
+
+
+def tiers_of(*reports: dict[str, Any]) -> list[int]:
+    """The tiers the reports' tasks carry, sorted."""
+    return sorted({t["tier"] for r in reports for t in r["per_task"] if t.get("tier") is not None})
+
+
+def tier_cells(report: dict[str, Any], tiers: list[int]) -> list[str]:
+    """The report's success rate per tier ("82.4%"), "" for a tier it has no task of."""
+    by_tier = report.get("by_tier") or {}
+    return [f"{100 * by_tier[str(t)]['success_rate']:.1f}%" if str(t) in by_tier else "" for t in tiers]

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _cached_eval import cached_eval, run_cli  # noqa: E402
+from _cached_eval import cached_eval, tier_cells, tiers_of  # noqa: E402
 from _results import publish  # noqa: E402
 from agent_lightning.evaluate import task_successes  # noqa: E402
 
@@ -97,14 +97,13 @@ def stage_metrics(run: Path) -> dict[str, float]:
 def table(pairs: list[tuple[str, dict[str, Any], dict[str, Any]]], stage: dict[str, float], command: str) -> str:
     from agent_lightning.stats import format_difference, paired_difference
 
-    tiers = sorted({t["tier"] for _, base, _ in pairs for t in base["per_task"] if t.get("tier") is not None})
+    tiers = tiers_of(*(base for _, base, _ in pairs))
     rows = ["| held-out tasks | policy | success | after - before (paired, 95% interval) | " +
             " | ".join(f"tier {t}" for t in tiers) + " | tool calls per task |",
             "|---|---|---|---|" + "---|" * len(tiers) + "---|"]
     for label, base, trained in pairs:
         for name, r in (("base", base), (f"after GRPO ({stage['steps']} steps)", trained)):
-            by_tier = r.get("by_tier") or {}
-            cells = [f"{100 * by_tier[str(t)]['success_rate']:.1f}%" if str(t) in by_tier else "" for t in tiers]
+            cells = tier_cells(r, tiers)
             diff = format_difference(paired_difference(task_successes(base), task_successes(r))) \
                 if r is trained else ""
             rows.append(f"| {label} | {name} | {100 * r['success_rate']:.1f}% | {diff} | " + " | ".join(cells) +

@@ -261,11 +261,10 @@ def main() -> int:
           "per generated token (target: <= 1.3x)")
     if args.train:
         update = update_seconds(model, results["in process"][0]["sequences"])
-        runs = args.repeats
-        whole = (gate["seconds"] / runs + update) / (local["seconds"] / runs + update)
+        gate_round, local_round = (side["seconds"] / args.repeats + update for side in (gate, local))
         print(f"the round's update (forward + backward of {len(tasks)} rollouts): {update:.1f} s; the whole round, "
-              f"sampling + update: gateway {gate['seconds'] / runs + update:.1f} s, in process "
-              f"{local['seconds'] / runs + update:.1f} s, {whole:.2f}x (target: <= 1.3x)")
+              f"sampling + update: gateway {gate_round:.1f} s, in process {local_round:.1f} s, "
+              f"{gate_round / local_round:.2f}x (target: <= 1.3x)")
     print("reproduce: .venv/bin/python benchmarks/gateway_overhead.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     return 0
 

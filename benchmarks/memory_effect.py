@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _cached_eval import cached_eval, run_cli as cli  # noqa: E402
+from _cached_eval import cached_eval, run_cli as cli, tier_cells, tiers_of  # noqa: E402
 from _results import publish  # noqa: E402
 from agent_lightning.evaluate import task_successes  # noqa: E402
 
@@ -58,13 +58,12 @@ def table(reports: list[tuple[str, dict[str, Any]]], sops: int, command: str) ->
     from agent_lightning.stats import format_difference, paired_difference
 
     off = reports[0][1]
-    tiers = sorted({t.get("tier") for t in off["per_task"] if t.get("tier") is not None})
+    tiers = tiers_of(off)
     rows = ["| policy, memory | held-out success | vs off, all tasks (paired, 95% interval) | vs off, tiers 2-3 | " +
             " | ".join(f"tier {t}" for t in tiers) + " | prompts with memory |",
             "|---|---|---|---|" + "---|" * len(tiers) + "---|"]
     for i, (label, r) in enumerate(reports):
-        by_tier = r.get("by_tier") or {}
-        cells = [f"{100 * by_tier[str(t)]['success_rate']:.1f}%" if str(t) in by_tier else "" for t in tiers]
+        cells = tier_cells(r, tiers)
         every = format_difference(paired_difference(outcomes(off), outcomes(r))) if i else ""
         hard = format_difference(paired_difference(outcomes(off, {2, 3}), outcomes(r, {2, 3}))) if i else ""
         rows.append(f"| {label} | {100 * r['success_rate']:.1f}% | {every} | {hard} | " + " | ".join(cells) +
