@@ -107,15 +107,15 @@ def test_a_task_seen_flat_is_skipped_before_it_is_played():
     pool = [{"task_id": f"t{i}"} for i in range(6)]
     sampler = SignalFirst(pool=pool, group_size=2, passes=1, history=2, explore=0.0, seed=0)
     rows = [dict(pool[0]), dict(pool[0]), dict(pool[1]), dict(pool[1])]
-    sampler.observe("t0", True)
+    sampler.observe(pool[0], True)
     stats = RoundStats()
     assert sampler.before_round(rows, stats) == rows and stats.skipped_predicted_flat == 0  # once is not a pattern
-    sampler.observe("t0", True)
+    sampler.observe(pool[0], True)
     swapped = sampler.before_round(rows, stats)
     assert stats.skipped_predicted_flat == 1 and swapped[2:] == rows[2:]
     assert swapped[0]["task_id"] == swapped[1]["task_id"] not in ("t0", "t1")
-    sampler.observe("t0", False)  # the policy changed: it is played again
-    assert not sampler.predicted_flat("t0")
+    sampler.observe(pool[0], False)  # the policy changed: it is played again
+    assert not sampler.predicted_flat(pool[0])
 
 
 def test_flat_groups_and_their_replacements():
@@ -131,11 +131,40 @@ def test_flat_groups_and_their_replacements():
 
 def test_the_sampler_state_survives_a_checkpoint():
     pool = [{"task_id": f"t{i}"} for i in range(20)]
-    a = SignalFirst(pool=pool, group_size=2, seed=3)
-    a.observe("t1", True)
+    a = SignalFirst(pool=pool, group_size=2, seed=3, family="template")
+    a.observe({"task_id": "t1", "template": "x"}, True)
     a.replacements([dict(pool[0])] * 2, [0])
-    b = SignalFirst(pool=pool, group_size=2, seed=99)
+    b = SignalFirst(pool=pool, group_size=2, seed=99, family="template")
     b.load_state_dict(json.loads(json.dumps(a.state_dict())))
     assert b.state_dict() == a.state_dict()
     assert [g[0]["task_id"] for _, g in b.replacements([dict(pool[0])] * 2, [0])] == \
         [g[0]["task_id"] for _, g in a.replacements([dict(pool[0])] * 2, [0])]
+
+
+def test_a_family_seen_flat_is_predicted_flat_for_its_other_tasks():
+    pool = [{"task_id": f"{kind}{i}", "template": kind} for kind in ("easy", "hard", "mixed") for i in range(20)]
+    sampler = SignalFirst(pool=pool, group_size=2, history=2, explore=0.0, seed=0, family="template")
+    for i in range(2):
+        sampler.observe(pool[i], True)  # two easy tasks, each played once, both flat
+    assert sampler.predicted_flat(pool[5]) and not sampler.predicted_flat(pool[25])  # an easy task never played
+    rows = [dict(pool[7]), dict(pool[7])]
+    stats = RoundStats()
+    swapped = sampler.before_round(rows, stats)
+    assert stats.skipped_predicted_flat == 1 and swapped[0]["template"] != "easy"
+    by_task_only = SignalFirst(pool=pool, group_size=2, history=2, explore=0.0, seed=0)  # no family column named
+    by_task_only.observe(pool[0], True), by_task_only.observe(pool[1], True)
+    assert not by_task_only.predicted_flat(pool[5])
+
+
+def test_replacements_favour_families_whose_groups_carried_signal():
+    pool = [{"task_id": f"{kind}{i}", "template": kind} for kind in ("teaches", "flat", "new") for i in range(50)]
+    sampler = SignalFirst(pool=pool, group_size=2, history=3, seed=0, family="template")
+    for i in range(3):
+        sampler.observe(pool[i], False)  # teaches: 3 of 3 groups with signal -> weight 7/8
+    for i in range(2):
+        sampler.observe(pool[50 + i], True)  # flat: 2 of 2 flat (history 3: not yet predicted flat) -> 1/6
+    assert sampler.family_weight(pool[10]) == 7 / 8 and sampler.family_weight(pool[60]) == 1 / 6
+    assert sampler.family_weight(pool[120]) == 1 / 2  # never seen
+    drawn = [group[0]["template"] for _, group in sampler.replacements([], list(range(60)))]
+    counts = {kind: drawn.count(kind) for kind in ("teaches", "flat", "new")}
+    assert counts["teaches"] > counts["new"] > counts["flat"] > 0, counts

@@ -175,6 +175,10 @@ class GRPOSection:
     signal_history: int = _f(2, "signal_first: a task whose last N groups were all flat is predicted flat and "
                                 "skipped (0: never predict).")
     signal_explore: float = _f(0.1, "signal_first: chance that a task predicted flat is played anyway.")
+    signal_family: str = _f("template", "signal_first: the task column that groups alike tasks (the filesystem "
+                                        "environment's `template`): a family whose last signal_history groups were "
+                                        "flat is predicted flat too, and replacements favour families whose groups "
+                                        "carried signal. Tasks without the column, or '': tasks only.")
     signal_window: int = _f(5, "Sampling rounds (steps, unless grpo.steps_per_generation groups several) over "
                                  "which a constant / always-None reward, zero-signal or shaping-only batches are "
                                  "flagged.")

@@ -1,18 +1,23 @@
 """Signal-first sampling: fill a GRPO round with groups whose rollouts scored differently.
 
-    sampler = SignalFirst(pool=train_rows, group_size=8, passes=2, history=2, explore=0.1, seed=42)
+    sampler = SignalFirst(pool=train_rows, group_size=8, passes=2, history=2, explore=0.1, seed=42, family="template")
     rows = sampler.before_round(rows)               # tasks predicted flat swapped for others (GRESO-style)
-    ... play rows, score them ...
+    ... play rows, score them, sampler.observe(group's first row, flat?) for each group ...
     flat = sampler.flat_groups(scores)              # groups whose rewards are all equal: zero advantage
     fresh = sampler.replacements(rows, flat)        # new training tasks for them (DAPO-style dynamic sampling)
 
 A GRPO group whose rollouts all scored alike (all solved, or all failed) has advantage 0: the stage pays for its
-rollouts and learns nothing from them. Two levers, both on training tasks only (the pool is the train split):
+rollouts and learns nothing from them. Three levers, all on training tasks only (the pool is the train split):
 
   - prediction: each task's recent groups are remembered (`history` of them); a task whose last `history` groups
     were all flat is predicted flat and swapped for another task before any rollout is played, except with
     probability `explore` (the policy changes, and a prediction must be able to change with it). As GRESO
     (arXiv 2506.02177) skips prompts with all-equal reward history.
+  - families: a task is seldom played twice in a short run (the pool holds thousands), so its own history is
+    mostly empty. Tasks of one family (the row's `family` column, e.g. the filesystem environment's `template`)
+    are alike, so each family's recent groups are remembered too (the last `FAMILY_WINDOW`): a family whose last
+    `history` groups were all flat is predicted flat like a task, and replacements are drawn with weight
+    (groups with signal + 1/2) / (groups + 1) of their family, so a round learns within itself which families teach.
   - replacement: after a round is played and scored, each flat group is replaced by a fresh task's group, played
     in one batch, up to `passes` extra passes; a replacement that is flat too leaves the old group in place for
     the next pass. As DAPO's dynamic sampling (arXiv 2503.14476), with a cap instead of sampling without end.
@@ -33,6 +38,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+FAMILY_WINDOW = 8  # a family's groups remembered for its draw weight (the most recent)
+
 
 @dataclass
 class RoundStats:
@@ -51,7 +58,9 @@ class SignalFirst:
     history: int = 2
     explore: float = 0.1
     seed: int = 0
+    family: str | None = None  # the row column that groups alike tasks (None: tasks only)
     _seen: dict[str, list[bool]] = field(default_factory=dict)  # task id -> flat?, most recent last
+    _families: dict[str, list[bool]] = field(default_factory=dict)  # family -> flat?, most recent last
     _rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -60,22 +69,43 @@ class SignalFirst:
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps: the history and the random stream (JSON-able)."""
         version, internal, gauss = self._rng.getstate()
-        return {"seen": self._seen, "rng": [version, list(internal), gauss]}
+        return {"seen": self._seen, "families": self._families, "rng": [version, list(internal), gauss]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._seen = {k: list(v) for k, v in state["seen"].items()}
+        self._families = {k: list(v) for k, v in state.get("families", {}).items()}  # absent before families
         version, internal, gauss = state["rng"]
         self._rng.setstate((version, tuple(internal), gauss))
 
     # -- what is known about a task ---------------------------------------------------------------------------
-    def observe(self, task_id: Any, flat: bool) -> None:
-        seen = self._seen.setdefault(str(task_id), [])
-        seen.append(flat)
-        del seen[: max(len(seen) - max(self.history, 1), 0)]
+    def family_of(self, row: dict[str, Any]) -> str | None:
+        value = row.get(self.family) if self.family else None
+        return None if value is None else str(value)
 
-    def predicted_flat(self, task_id: Any) -> bool:
-        seen = self._seen.get(str(task_id), [])
-        return self.history > 0 and len(seen) >= self.history and all(seen[-self.history:])
+    def observe(self, row: dict[str, Any], flat: bool) -> None:
+        """Remember that a group of `row`'s task (and family) scored all alike (`flat`) or not."""
+        for memory, key, keep in ((self._seen, str(row["task_id"]), self.history),
+                                  (self._families, self.family_of(row), FAMILY_WINDOW)):
+            if key is not None:
+                seen = memory.setdefault(key, [])
+                seen.append(flat)
+                del seen[: max(len(seen) - max(keep, 1), 0)]
+
+    def predicted_flat(self, row: dict[str, Any]) -> bool:
+        """Whether the last `history` groups of `row`'s task, or of its family, were all flat."""
+        if self.history <= 0:
+            return False
+        family = self.family_of(row)
+        return any(len(seen) >= self.history and all(seen[-self.history:])
+                   for seen in (self._seen.get(str(row["task_id"]), []),
+                                self._families.get(family, []) if family is not None else []))
+
+    def family_weight(self, row: dict[str, Any]) -> float:
+        """Estimated chance that a group of `row`'s family carries signal: (with signal + 1/2) / (groups + 1) over
+        its last FAMILY_WINDOW groups (the mean under a Jeffreys prior: one flat group makes a family half as
+        likely to be drawn as an unseen one); 1/2 for a family not yet seen (and for rows without one)."""
+        seen = self._families.get(self.family_of(row) or "", [])
+        return (len(seen) - sum(seen) + 0.5) / (len(seen) + 1)
 
     # -- a round ----------------------------------------------------------------------------------------------
     def groups(self, rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -89,7 +119,7 @@ class SignalFirst:
         used = {str(g[0]["task_id"]) for g in groups}
         out = []
         for group in groups:
-            if self.predicted_flat(group[0]["task_id"]) and self._rng.random() >= self.explore:
+            if self.predicted_flat(group[0]) and self._rng.random() >= self.explore:
                 fresh = self._draw(used)
                 if fresh is not None:
                     stats.skipped_predicted_flat += 1
@@ -118,6 +148,9 @@ class SignalFirst:
         return out
 
     def _draw(self, used: set[str]) -> dict[str, Any] | None:
-        """A pool task not in `used` and not predicted flat (None when the pool has none left)."""
-        candidates = [r for r in self.pool if str(r["task_id"]) not in used and not self.predicted_flat(r["task_id"])]
-        return self._rng.choice(candidates) if candidates else None
+        """A pool task not in `used` and not predicted flat, drawn with its family's weight (None when the pool has
+        none left)."""
+        candidates = [r for r in self.pool if str(r["task_id"]) not in used and not self.predicted_flat(r)]
+        if not candidates:
+            return None
+        return self._rng.choices(candidates, weights=[self.family_weight(r) for r in candidates])[0]

@@ -142,7 +142,7 @@ class CachedRollouts:
         size = self.signal_first.group_size
         out = []
         for g in range(len(rows) // size):
-            self.signal_first.observe(rows[g * size]["task_id"], g in flat)
+            self.signal_first.observe(rows[g * size], g in flat)
             out.append(g in flat)
         return out
 
