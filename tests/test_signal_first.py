@@ -90,6 +90,7 @@ def test_flat_groups_are_replaced_by_groups_with_signal(runs):
     assert all(m["sampling/groups_with_signal"] == 3 for m in sampling)
     assert sum(m["sampling/groups_replaced"] for m in sampling) >= 1  # the first round drew flat tasks
     assert all(m["sampling/rollouts"] == 4 * m["sampling/groups_sampled"] for m in sampling)
+    assert sampling[0]["sampling/groups_sampled"] >= 8  # grpo.signal_pass_groups: the round's 3 and 5 spares
     assert all(m["sampling/signal_rollouts_per_minute"] > 0 for m in sampling)
 
 
@@ -168,3 +169,19 @@ def test_replacements_favour_families_whose_groups_carried_signal():
     drawn = [group[0]["template"] for _, group in sampler.replacements([], list(range(60)))]
     counts = {kind: drawn.count(kind) for kind in ("teaches", "flat", "new")}
     assert counts["teaches"] > counts["new"] > counts["flat"] > 0, counts
+
+
+def test_a_wide_pass_fills_flat_slots_with_its_groups_that_carry_signal():
+    from agent_lightning.config import load_config
+    from agent_lightning.rollout.trl_rollout import CachedRollouts
+
+    rollouts = CachedRollouts(load_config("tiny", []), env_cls=None, system=None,
+                              signal_first=SignalFirst(pool=[], group_size=2))
+    rows = [{"task_id": t} for t in "aabbcc"]
+    episodes, scores = list("AABBCC"), [1.0, 1.0, 0.0, 1.0, 0.0, 0.0]  # a and c flat
+    played = [[{"task_id": t}] * 2 for t in "xyzw"]
+    played_scores = [0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.5, 0.0]  # x, z and w carry signal, y is flat
+    stats = RoundStats()
+    rollouts._fill(rows, episodes, scores, played, list("XXYYZZWW"), played_scores, stats)
+    assert [r["task_id"] for r in rows] == list("xxbbzz") and episodes == list("XXBBZZ")
+    assert scores == [0.0, 1.0, 0.0, 1.0, 1.0, 0.0] and stats.groups_replaced == 2  # w: a spare no slot needed

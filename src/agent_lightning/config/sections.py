@@ -172,6 +172,9 @@ class GRPOSection:
                                   "playing, and groups that scored alike are replaced by fresh training tasks' groups "
                                   "(rollout/signal_first.py; single process only).")
     signal_passes: int = _f(4, "signal_first: extra sampling passes per round that replace flat groups (0: none).")
+    signal_pass_groups: int = _f(8, "signal_first: each sampling pass plays at least this many groups in one batch "
+                                    "(the round's own and spares): a wide batch costs less per rollout, and its "
+                                    "spares fill several flat slots at once. 0: only the groups needed.")
     signal_history: int = _f(2, "signal_first: a task whose last N groups were all flat is predicted flat and "
                                 "skipped (0: never predict).")
     signal_explore: float = _f(0.1, "signal_first: chance that a task predicted flat is played anyway.")
@@ -202,7 +205,7 @@ class GRPOSection:
             raise UserError(f"grpo.vllm_gpu_memory_utilization: expected a share between 0 and 1, got "
                             f"{self.vllm_gpu_memory_utilization}.")
         _at_least(self, "grpo", 1, "vllm_tensor_parallel_size")
-        _at_least(self, "grpo", 0, "signal_passes", "signal_history")
+        _at_least(self, "grpo", 0, "signal_passes", "signal_history", "signal_pass_groups")
         if not 0 <= self.signal_explore <= 1:
             raise UserError(f"grpo.signal_explore: expected a probability in [0, 1], got {self.signal_explore}.")
         url = self.vllm_server_base_url

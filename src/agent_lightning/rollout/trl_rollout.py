@@ -97,54 +97,72 @@ class CachedRollouts:
                 ROLLOUT_PROMPTS: [e.prompt for e in episodes]}
 
     def _play_signal_first(self, model: Any, tokenizer: Any, rows: list[dict[str, Any]]) -> tuple[list[Any], Any]:
-        """Play the round with flat groups predicted away beforehand and replaced afterwards; `rows` (TRL's list
-        of the step's dataset rows, read again when TRL scores the rewards) is updated in place to match."""
+        """Play the round with flat groups predicted away beforehand and replaced afterwards by groups with signal
+        from wide passes (rollout/signal_first.py); `rows` (TRL's list of the step's dataset rows, read again when
+        TRL scores the rewards) is updated in place to match."""
         from agent_lightning.rollout.signal_first import RoundStats
 
         sf, size = self.signal_first, self.signal_first.group_size
         stats = RoundStats()
         rows[:] = sf.before_round(list(rows), stats)
-        episodes = self.play(model, tokenizer, _tasks(rows))
-        scores = self._scores(rows, episodes)
-        stats.groups_sampled, stats.rollouts = len(rows) // size, len(rows)
-        self._observe(rows, scores)
-        tried: set[str] = set()  # tasks played this round: a flat replacement is not drawn again in a later pass
+        spares = sf.draw_groups(rows, max(sf.pass_groups - len(rows) // size, 0))
+        tried = {str(row["task_id"]) for row in rows} | {str(group[0]["task_id"]) for group in spares}  # not again
+        played, played_episodes, played_scores = self._play_groups(model, tokenizer, [*sf.groups(rows), *spares],
+                                                                   stats)
+        episodes, scores = played_episodes[:len(rows)], played_scores[:len(rows)]
+        self._fill(rows, episodes, scores, played[len(rows) // size:], played_episodes[len(rows):],
+                   played_scores[len(rows):], stats)
         for _ in range(sf.passes):
             flat = sf.flat_groups(scores)
-            fresh = sf.replacements(rows, flat, exclude=tried)
+            if not flat:
+                break
+            fresh = sf.draw_groups(rows, max(len(flat), sf.pass_groups), exclude=tried)
             if not fresh:
                 break
-            tried.update(str(group[0]["task_id"]) for _, group in fresh)
-            new_rows = [row for _, group in fresh for row in group]
-            new_episodes = self.play(model, tokenizer, _tasks(new_rows))
-            new_scores = self._scores(new_rows, new_episodes)
-            stats.groups_sampled += len(fresh)
-            stats.rollouts += len(new_rows)
-            for k, ((index, group), flat_too) in enumerate(zip(fresh, self._observe(new_rows, new_scores))):
-                if flat_too:
-                    continue  # no better than the group it would replace; try again next pass
-                span = slice(index * size, (index + 1) * size)
-                rows[span] = group
-                episodes[span] = new_episodes[k * size:(k + 1) * size]
-                scores[span] = new_scores[k * size:(k + 1) * size]
-                stats.groups_replaced += 1
+            tried.update(str(group[0]["task_id"]) for group in fresh)
+            fresh, fresh_episodes, fresh_scores = self._play_groups(model, tokenizer, fresh, stats)
+            self._fill(rows, episodes, scores, fresh, fresh_episodes, fresh_scores, stats)
         stats.groups_with_signal = len(rows) // size - len(sf.flat_groups(scores))
         return episodes, stats
+
+    def _play_groups(self, model: Any, tokenizer: Any, groups: list[list[dict[str, Any]]],
+                     stats: Any) -> tuple[list[list[dict[str, Any]]], list[Any], list[float]]:
+        """Play `groups` in one batch, score them and record each group's flatness; counted in `stats`."""
+        flat_rows = [row for group in groups for row in group]
+        episodes = self.play(model, tokenizer, _tasks(flat_rows))
+        scores = self._scores(flat_rows, episodes)
+        self._observe(flat_rows, scores)
+        stats.groups_sampled += len(groups)
+        stats.rollouts += len(flat_rows)
+        return groups, episodes, scores
+
+    def _fill(self, rows: list[dict[str, Any]], episodes: list[Any], scores: list[float],
+              groups: list[list[dict[str, Any]]], group_episodes: list[Any], group_scores: list[float],
+              stats: Any) -> None:
+        """Put the played `groups` that carry signal into the round's flat slots, in order (in place)."""
+        sf, size = self.signal_first, self.signal_first.group_size
+        slots = iter(sf.flat_groups(scores))
+        flat = set(sf.flat_groups(group_scores))
+        for k, group in enumerate(groups):
+            if k in flat:
+                continue
+            index = next(slots, None)
+            if index is None:
+                return
+            span, source = slice(index * size, (index + 1) * size), slice(k * size, (k + 1) * size)
+            rows[span], episodes[span], scores[span] = group, group_episodes[source], group_scores[source]
+            stats.groups_replaced += 1
 
     def _scores(self, rows: list[dict[str, Any]], episodes: list[Any]) -> list[float]:
         columns = {k: [row.get(k) for row in rows] for k in rows[0] if k not in ("prompt", "question")}
         return self.suite.totals([e.prompt for e in episodes], [e.messages for e in episodes],
                                  environments=[e.env for e in episodes], **columns)
 
-    def _observe(self, rows: list[dict[str, Any]], scores: list[float]) -> list[bool]:
-        """Record each group's flatness in the sampler's history; returns it per group."""
+    def _observe(self, rows: list[dict[str, Any]], scores: list[float]) -> None:
+        """Record each group's flatness in the sampler's history."""
         flat = set(self.signal_first.flat_groups(scores))
-        size = self.signal_first.group_size
-        out = []
-        for g in range(len(rows) // size):
-            self.signal_first.observe(rows[g * size], g in flat)
-            out.append(g in flat)
-        return out
+        for g in range(len(rows) // self.signal_first.group_size):
+            self.signal_first.observe(rows[g * self.signal_first.group_size], g in flat)
 
 
 def _tasks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

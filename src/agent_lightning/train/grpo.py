@@ -163,7 +163,8 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
             g = cfg.grpo
             signal_first = SignalFirst(pool=train_tasks.to_list(), group_size=g.num_generations,
                                        passes=g.signal_passes, history=g.signal_history, explore=g.signal_explore,
-                                       seed=cfg.run.seed, family=g.signal_family or None)
+                                       seed=cfg.run.seed, family=g.signal_family or None,
+                                       pass_groups=g.signal_pass_groups)
             saved = checkpoint / SAMPLER_STATE if checkpoint is not None else None
             if saved is not None and saved.is_file():
                 signal_first.load_state_dict(json.loads(saved.read_text()))
