@@ -124,8 +124,8 @@ def test_flat_groups_and_their_replacements():
     sampler = SignalFirst(pool=pool, group_size=2, seed=1)
     assert sampler.flat_groups([1.0, 1.0, 0.0, 1.0, 0.5, 0.5]) == [0, 2]
     rows = [dict(pool[0])] * 2 + [dict(pool[1])] * 2
-    fresh = sampler.replacements(rows, [0, 1])
-    assert [(i, [r["task_id"] for r in g]) for i, g in fresh] == [(0, ["t2", "t2"])]  # the pool ran out after one
+    fresh = sampler.draw_groups(rows, 2)
+    assert [[r["task_id"] for r in g] for g in fresh] == [["t2", "t2"]]  # the pool ran out after one
     with pytest.raises(ValueError, match="whole groups"):
         sampler.groups(rows[:3])
 
@@ -134,12 +134,12 @@ def test_the_sampler_state_survives_a_checkpoint():
     pool = [{"task_id": f"t{i}"} for i in range(20)]
     a = SignalFirst(pool=pool, group_size=2, seed=3, family="template")
     a.observe({"task_id": "t1", "template": "x"}, True)
-    a.replacements([dict(pool[0])] * 2, [0])
+    a.draw_groups([dict(pool[0])] * 2, 1)
     b = SignalFirst(pool=pool, group_size=2, seed=99, family="template")
     b.load_state_dict(json.loads(json.dumps(a.state_dict())))
     assert b.state_dict() == a.state_dict()
-    assert [g[0]["task_id"] for _, g in b.replacements([dict(pool[0])] * 2, [0])] == \
-        [g[0]["task_id"] for _, g in a.replacements([dict(pool[0])] * 2, [0])]
+    assert [g[0]["task_id"] for g in b.draw_groups([dict(pool[0])] * 2, 3)] == \
+        [g[0]["task_id"] for g in a.draw_groups([dict(pool[0])] * 2, 3)]
 
 
 def test_a_family_seen_flat_is_predicted_flat_for_its_other_tasks():
@@ -166,7 +166,7 @@ def test_replacements_favour_families_whose_groups_carried_signal():
         sampler.observe(pool[50 + i], True)  # flat: 2 of 2 flat (history 3: not yet predicted flat) -> 1/6
     assert sampler.family_weight(pool[10]) == 7 / 8 and sampler.family_weight(pool[60]) == 1 / 6
     assert sampler.family_weight(pool[120]) == 1 / 2  # never seen
-    drawn = [group[0]["template"] for _, group in sampler.replacements([], list(range(60)))]
+    drawn = [group[0]["template"] for group in sampler.draw_groups([], 60)]
     counts = {kind: drawn.count(kind) for kind in ("teaches", "flat", "new")}
     assert counts["teaches"] > counts["new"] > counts["flat"] > 0, counts
 

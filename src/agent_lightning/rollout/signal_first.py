@@ -4,7 +4,7 @@
     rows = sampler.before_round(rows)               # tasks predicted flat swapped for others (GRESO-style)
     ... play rows, score them, sampler.observe(group's first row, flat?) for each group ...
     flat = sampler.flat_groups(scores)              # groups whose rewards are all equal: zero advantage
-    fresh = sampler.replacements(rows, flat)        # new training tasks for them (DAPO-style dynamic sampling)
+    fresh = sampler.draw_groups(rows, len(flat))    # new training tasks' groups for them (DAPO-style)
 
 A GRPO group whose rollouts all scored alike (all solved, or all failed) has advantage 0: the stage pays for its
 rollouts and learns nothing from them. Three levers, all on training tasks only (the pool is the train split):
@@ -137,12 +137,6 @@ class SignalFirst:
         """Indices of the groups whose scores are all equal (within `tolerance`)."""
         return [i // self.group_size for i in range(0, len(scores), self.group_size)
                 if max(scores[i:i + self.group_size]) - min(scores[i:i + self.group_size]) <= tolerance]
-
-    def replacements(self, rows: list[dict[str, Any]], flat: list[int],
-                     exclude: set[str] | None = None) -> list[tuple[int, list[dict[str, Any]]]]:
-        """(group index, rows of a fresh task's group) for each flat group a fresh task could be found for (none
-        of the round's tasks, nor those in `exclude`: tried earlier in the round)."""
-        return list(zip(flat, self.draw_groups(rows, len(flat), exclude)))
 
     def draw_groups(self, rows: list[dict[str, Any]], count: int,
                     exclude: set[str] | None = None) -> list[list[dict[str, Any]]]:
