@@ -55,6 +55,7 @@ def grpo(plugins, run_dir, signal_first: bool):
                      "--set", "grpo.per_device_batch_size=4", "--set", "grpo.gradient_accumulation_steps=3",
                      "--set", "grpo.max_completion_length=6", "--set", "grpo.max_steps=3",
                      "--set", f"grpo.signal_first={str(signal_first).lower()}", "--set", "grpo.signal_passes=3",
+                     "--set", "grpo.signal_pass_groups=8",
                      "--set", "grpo.signal_history=1", "--set", "grpo.signal_explore=0",
                      "--set", "eval.at_end=false", "--output-dir", str(run_dir))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

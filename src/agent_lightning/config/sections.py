@@ -172,16 +172,17 @@ class GRPOSection:
                                   "playing, and groups that scored alike are replaced by fresh training tasks' groups "
                                   "(rollout/signal_first.py; single process only).")
     signal_passes: int = _f(4, "signal_first: extra sampling passes per round that replace flat groups (0: none).")
-    signal_pass_groups: int = _f(8, "signal_first: each sampling pass plays at least this many groups in one batch "
-                                    "(the round's own and spares): a wide batch costs less per rollout, and its "
-                                    "spares fill several flat slots at once. 0: only the groups needed.")
+    signal_pass_groups: int = _f(0, "signal_first: each sampling pass plays at least this many groups in one batch "
+                                    "(the round's own and spares whose signal fills flat slots). 0 (default): only "
+                                    "the groups needed; 8 filled the demo's round with signal but took 1.7x as long "
+                                    "(docs/results.md).")
     signal_history: int = _f(2, "signal_first: a task whose last N groups were all flat is predicted flat and "
                                 "skipped (0: never predict).")
     signal_explore: float = _f(0.1, "signal_first: chance that a task predicted flat is played anyway.")
-    signal_family: str = _f("template", "signal_first: the task column that groups alike tasks (the filesystem "
-                                        "environment's `template`): a family whose last signal_history groups were "
-                                        "flat is predicted flat too, and replacements favour families whose groups "
-                                        "carried signal. Tasks without the column, or '': tasks only.")
+    signal_family: str = _f("", "signal_first: a task column that groups alike tasks (e.g. `template`): a family "
+                                "whose last signal_history groups were flat is predicted flat too, and replacements "
+                                "favour families whose groups carried signal. '' (default): tasks only; with "
+                                "`template` the long file-task recipe lost dev success (docs/results.md).")
     signal_window: int = _f(5, "Sampling rounds (steps, unless grpo.steps_per_generation groups several) over "
                                  "which a constant / always-None reward, zero-signal or shaping-only batches are "
                                  "flagged.")
