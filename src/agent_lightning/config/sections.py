@@ -174,7 +174,7 @@ class GRPOSection:
     signal_passes: int = _f(4, "signal_first: extra sampling passes per round that replace flat groups (0: none).")
     signal_pass_groups: int = _f(0, "signal_first: each sampling pass plays at least this many groups in one batch "
                                     "(the round's own and spares whose signal fills flat slots). 0 (default): only "
-                                    "the groups needed; 8 filled the demo's round with signal but took 1.7x as long "
+                                    "the groups needed; the demo's 8 fills its round with signal in 1.7x the time "
                                     "(docs/results.md).")
     signal_history: int = _f(2, "signal_first: a task whose last N groups were all flat is predicted flat and "
                                 "skipped (0: never predict).")
