@@ -22,7 +22,7 @@ rollouts and learns nothing from them. Three levers, all on training tasks only 
     in one batch, up to `passes` extra passes; a replacement that is flat too leaves the old group in place for
     the next pass. As DAPO's dynamic sampling (arXiv 2503.14476), with a cap instead of sampling without end.
     Every pass plays at least `pass_groups` groups in one batch (the first: the round's groups and spares drawn
-    as replacements are): on a CPU a decode step for 64 rows costs about 1.5x one for 32 and 2.3x one for 8,
+    as replacements are): on a CPU a decode step for 64 rows costs about 1.5x one for 32 and 2.6x one for 8,
     so a wide pass finds groups with signal for several flat slots at once instead of one narrow pass each. Spare
     groups with signal that no slot needs are dropped (counted in `groups_sampled`).
 
