@@ -33,7 +33,7 @@ def test_filesystem_demonstrations_group_independent_calls_and_only_use_what_an_
     """Calls that do not need each other's results share a turn (at most MAX_CALLS_PER_TURN), so every template
     fits in env.max_turns; and no turn lists or reads a path the agent could not know yet: each path comes from
     the prompt or from a tool result of an earlier turn."""
-    from environments.filesystem import MAX_CALLS_PER_TURN, TEMPLATES
+    from agent_lightning.environments.filesystem import MAX_CALLS_PER_TURN, TEMPLATES
 
     tasks = envs["filesystem"].tasks("train", 3 * len(TEMPLATES), 0)
     assert {t["template"] for t in tasks} == set(TEMPLATES)
