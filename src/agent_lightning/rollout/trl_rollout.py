@@ -98,8 +98,8 @@ class CachedRollouts:
 
     def _play_signal_first(self, model: Any, tokenizer: Any, rows: list[dict[str, Any]]) -> tuple[list[Any], Any]:
         """Play the round with flat groups predicted away beforehand and replaced afterwards by groups with signal
-        from wide passes (rollout/signal_first.py); `rows` (TRL's list of the step's dataset rows, read again when
-        TRL scores the rewards) is updated in place to match."""
+        from passes of at least `pass_groups` groups (rollout/signal_first.py); `rows` (TRL's list of the step's
+        dataset rows, read again when TRL scores the rewards) is updated in place to match."""
         from agent_lightning.rollout.signal_first import RoundStats
 
         sf, size = self.signal_first, self.signal_first.group_size
@@ -107,11 +107,9 @@ class CachedRollouts:
         rows[:] = sf.before_round(list(rows), stats)
         spares = sf.draw_groups(rows, max(sf.pass_groups - len(rows) // size, 0))
         tried = {str(row["task_id"]) for row in rows} | {str(group[0]["task_id"]) for group in spares}  # not again
-        played, played_episodes, played_scores = self._play_groups(model, tokenizer, [*sf.groups(rows), *spares],
-                                                                   stats)
+        played_episodes, played_scores = self._play_groups(model, tokenizer, [*sf.groups(rows), *spares], stats)
         episodes, scores = played_episodes[:len(rows)], played_scores[:len(rows)]
-        self._fill(rows, episodes, scores, played[len(rows) // size:], played_episodes[len(rows):],
-                   played_scores[len(rows):], stats)
+        self._fill(rows, episodes, scores, spares, played_episodes[len(rows):], played_scores[len(rows):], stats)
         for _ in range(sf.passes):
             flat = sf.flat_groups(scores)
             if not flat:
@@ -120,21 +118,22 @@ class CachedRollouts:
             if not fresh:
                 break
             tried.update(str(group[0]["task_id"]) for group in fresh)
-            fresh, fresh_episodes, fresh_scores = self._play_groups(model, tokenizer, fresh, stats)
+            fresh_episodes, fresh_scores = self._play_groups(model, tokenizer, fresh, stats)
             self._fill(rows, episodes, scores, fresh, fresh_episodes, fresh_scores, stats)
         stats.groups_with_signal = len(rows) // size - len(sf.flat_groups(scores))
         return episodes, stats
 
     def _play_groups(self, model: Any, tokenizer: Any, groups: list[list[dict[str, Any]]],
-                     stats: Any) -> tuple[list[list[dict[str, Any]]], list[Any], list[float]]:
-        """Play `groups` in one batch, score them and record each group's flatness; counted in `stats`."""
+                     stats: Any) -> tuple[list[Any], list[float]]:
+        """Play `groups` in one batch, score them and record each group's flatness; counted in `stats`. Returns
+        the episodes and scores, row by row."""
         flat_rows = [row for group in groups for row in group]
         episodes = self.play(model, tokenizer, _tasks(flat_rows))
         scores = self._scores(flat_rows, episodes)
         self._observe(flat_rows, scores)
         stats.groups_sampled += len(groups)
         stats.rollouts += len(flat_rows)
-        return groups, episodes, scores
+        return episodes, scores
 
     def _fill(self, rows: list[dict[str, Any]], episodes: list[Any], scores: list[float],
               groups: list[list[dict[str, Any]]], group_episodes: list[Any], group_scores: list[float],
