@@ -100,17 +100,20 @@ class SignalFirst:
         """Whether the last `history` groups of `row`'s task, or of its family, were all flat."""
         if self.history <= 0:
             return False
-        family = self.family_of(row)
         return any(len(seen) >= self.history and all(seen[-self.history:])
-                   for seen in (self._seen.get(str(row["task_id"]), []),
-                                self._families.get(family, []) if family is not None else []))
+                   for seen in (self._seen.get(str(row["task_id"]), []), self._family_history(row)))
 
     def family_weight(self, row: dict[str, Any]) -> float:
         """Estimated chance that a group of `row`'s family carries signal: (with signal + 1/2) / (groups + 1) over
         its last FAMILY_WINDOW groups (the mean under a Jeffreys prior: one flat group makes a family half as
         likely to be drawn as an unseen one); 1/2 for a family not yet seen (and for rows without one)."""
-        seen = self._families.get(self.family_of(row) or "", [])
+        seen = self._family_history(row)
         return (len(seen) - sum(seen) + 0.5) / (len(seen) + 1)
+
+    def _family_history(self, row: dict[str, Any]) -> list[bool]:
+        """Flat? of the last groups of `row`'s family, most recent last ([] without a family)."""
+        family = self.family_of(row)
+        return self._families.get(family, []) if family is not None else []
 
     # -- a round ----------------------------------------------------------------------------------------------
     def groups(self, rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
