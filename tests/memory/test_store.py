@@ -67,6 +67,31 @@ def test_chunks_cut_another_way_are_cut_again_and_unchanged_vectors_kept(corpus,
     assert CodeStore(tmp_path / "store", max_chars=120).index(corpus, progress=False).indexed == 0
 
 
+def test_another_embedder_window_embeds_every_chunk_again(corpus, tmp_path):
+    import numpy as np
+
+    from agent_lightning.memory.chunker import chunk_text
+    from agent_lightning.memory.embedder import get_embedder
+
+    wide = CodeStore(tmp_path / "store", max_tokens=256).index(corpus, progress=False)
+    narrow = CodeStore(tmp_path / "store", max_tokens=16)
+    again = narrow.index(corpus, progress=False)   # the same chunks read through another window: no vector kept
+    assert (again.indexed, again.chunks_embedded, again.total_chunks) == (4, wide.chunks_embedded, wide.total_chunks)
+    chunks = {c.id: c for c in chunk_text("pkg/tools.py", (corpus / "pkg" / "tools.py").read_text(),
+                                          max_chars=narrow.max_chars)[0]}
+    stored = narrow.collection.get(ids=list(chunks), include=["embeddings"])
+    assert len(stored["ids"]) == len(chunks) > 1
+    texts = [chunks[i].embedding_text() for i in stored["ids"]]
+    vectors = np.asarray(stored["embeddings"])
+    assert (np.sum(vectors * np.asarray(get_embedder(None, 16).embed(texts)), axis=1) > 0.999).all()
+    assert (np.sum(vectors * np.asarray(get_embedder(None, 256).embed(texts)), axis=1) < 0.99).all()
+    assert CodeStore(tmp_path / "store", max_tokens=16).index(corpus, progress=False).indexed == 0
+
+
+def test_the_default_window_is_128_word_pieces(tmp_path):
+    assert CodeStore(tmp_path / "store").embedder.max_tokens == 128
+
+
 def test_a_second_writer_gets_a_clear_error(corpus, tmp_path):
     s = CodeStore(tmp_path / "store")
     with writer_lock(s.dir):

@@ -21,7 +21,7 @@ Every chunk carries path, language, symbol (qualified, e.g. `Class.method`), kin
 line, 1-based inclusive start and end lines, and `embedding_text()`: the code under a one-line header (`path
 symbol`) and the docstring's first line. Its id is deterministic: `path:start-end:<content hash>`.
 
-Sizes: `max_chars` (3,000 non-whitespace characters) is about four times the embedder's 256-word-piece window, so a
+Sizes: `max_chars` (3,000 non-whitespace characters) is about four times MiniLM's 256-word-piece window, so a
 function of up to ~100 lines is one chunk whose embedding reads its signature, docstring and first lines (the rest
 is found by BM25, `memory.hybrid`, and shown in full). Measured on two corpora, this beat 800-character chunks that
 fit the window: more, smaller fragments of long functions crowded the definitions out of the top 5. Prompt

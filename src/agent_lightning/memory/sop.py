@@ -45,7 +45,7 @@ import yaml
 
 from agent_lightning.errors import UserError
 from agent_lightning.memory import MEMORY_MARKER
-from agent_lightning.memory.embedder import ChromaEmbedding, get_embedder
+from agent_lightning.memory.embedder import DEFAULT_MAX_TOKENS, ChromaEmbedding, get_embedder
 from agent_lightning.memory.store import chroma_client, writer_lock
 
 _PLACEHOLDER = re.compile(r"<[^<>\n]{1,40}>")
@@ -161,7 +161,7 @@ def _parse_markdown(text: str, path: Path) -> list[dict[str, Any]]:
 class SopStore:
     collection_name = "sops"
 
-    def __init__(self, store_dir: str | Path, embedder: str | None = None, max_tokens: int = 256,
+    def __init__(self, store_dir: str | Path, embedder: str | None = None, max_tokens: int = DEFAULT_MAX_TOKENS,
                  backend: str = "auto", int8: bool = True):
         self.dir = Path(store_dir).expanduser()
         self.embedder = get_embedder(embedder, max_tokens, backend, int8)

@@ -10,9 +10,9 @@ Layout of a store folder: `chroma/` (Chroma PersistentClient, collection `code` 
 `manifest.json` (per indexed file: content hash, chunk count, state) and `write.lock`.
 
 Indexing is incremental and idempotent. A file whose content hash matches the manifest is skipped (unless its
-chunks were cut another way: another chunker version, `max_chars` or chunking; each file records its own); a
-changed file loses its old chunks and gets new ones, and only chunks whose embedding text is new are embedded
-(the others keep their vectors, found by a hash of that text: an edit to one function re-embeds that function,
+chunks were cut or read another way: another chunker version, `max_chars`, chunking or embedder window
+`max_tokens`; each file records its own); a changed file loses its old chunks and gets new ones, and only chunks
+whose embedding text is new are embedded (the others keep their vectors, found by a hash of that text and window: an edit to one function re-embeds that function,
 even when the lines below it moved); a file gone from disk loses its chunks. Chunk ids are deterministic
 (chunker.py), writes are upserts in batches under Chroma's max batch size, and crash safety comes from the
 manifest's order of writes: a group of files is marked `pending` (and saved) before any of its chunks are
@@ -41,7 +41,7 @@ from typing import Any
 
 from agent_lightning.errors import UserError
 from agent_lightning.memory.chunker import CHUNKER_VERSION, MAX_CHARS, Chunk, chunk_text
-from agent_lightning.memory.embedder import ChromaEmbedding, get_embedder
+from agent_lightning.memory.embedder import DEFAULT_MAX_TOKENS, ChromaEmbedding, get_embedder
 from agent_lightning.memory.languages import language_for
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class CodeStore:
 
     collection_name = "code"
 
-    def __init__(self, store_dir: str | Path, embedder: str | None = None, max_tokens: int = 256,
+    def __init__(self, store_dir: str | Path, embedder: str | None = None, max_tokens: int = DEFAULT_MAX_TOKENS,
                  max_chars: int = MAX_CHARS, chunking: str = "ast", backend: str = "auto", int8: bool = True):
         if chunking not in ("ast", "lines"):
             raise UserError(f"memory.chunking: expected 'ast' or 'lines', got {chunking!r}.")
@@ -169,7 +169,8 @@ class CodeStore:
         self.chunking = chunking
         self.embedder = get_embedder(embedder, max_tokens, backend, int8)
         self.max_chars = max_chars
-        self.cut = [CHUNKER_VERSION, max_chars, chunking]  # how chunks are cut: a file cut another way is cut again
+        # how chunks are cut and read: a file cut (or embedded through a window) another way is cut again
+        self.cut = [CHUNKER_VERSION, max_chars, chunking, self.embedder.max_tokens]
         self._client: Any = None
         self._collection: Any = None
 
@@ -234,8 +235,8 @@ class CodeStore:
         manifest = self._load_manifest()
         files = manifest["files"]
         if any(entry.get("cut") != self.cut for entry in files.values()):  # unchanged vectors are kept
-            log.info("memory store %s: some files were chunked another way (chunker version, max_chars or chunking); "
-                     "they are chunked again", self.dir)
+            log.info("memory store %s: some files were chunked another way (chunker version, max_chars, chunking or "
+                     "max_tokens); they are chunked again", self.dir)
         manifest.update(max_chars=self.max_chars, chunking=self.chunking, chunker=CHUNKER_VERSION)
         collection = self.collection
         max_batch = max(1, min(self._client.get_max_batch_size(), 1000))
@@ -309,7 +310,8 @@ class CodeStore:
         unique = {c.id: (key, c) for key, c in chunks}    # identical chunks (same path, lines, text) collapse
         items = list(unique.values())
         texts = [c.embedding_text() for _, c in items]
-        digests = [hashlib.sha1(t.encode("utf-8", "replace")).hexdigest()[:20] for t in texts]
+        window = f"{self.embedder.max_tokens}\n"   # a vector read through another window is not reused
+        digests = [hashlib.sha1((window + t).encode("utf-8", "replace")).hexdigest()[:20] for t in texts]
         missing = [i for i, d in enumerate(digests) if d not in known]
         for i, vector in zip(missing, self.embedder.embed([texts[i] for i in missing])):
             known[digests[i]] = vector
