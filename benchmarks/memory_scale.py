@@ -26,8 +26,8 @@ count the chunks of the whole standard library, so a sampled run also reports wh
 measured rate.
 
 Measured, in one process, with the shipped defaults (tree-sitter chunks, all-MiniLM-L6-v2 embeddings read up to
-256 word pieces unless `--max-tokens`, embedded by `--backend` (default auto: the ONNX engine), Chroma in cosine
-space):
+128 word pieces (memory.max_tokens) unless `--max-tokens`, embedded by `--backend` (default auto: the ONNX engine),
+Chroma in cosine space):
   1. index time of the files (from an empty store): files, chunks, files/s, chunks/s. Target: whole stdlib <= 10 min.
   2. re-index with nothing changed (hash check of every file, nothing embedded). Target: <= 20 s.
   3. query latency, p50/p95 over `--queries` queries (`--rerank-queries` of them with reranking) (first lines of docstrings of stdlib functions, embedded
@@ -55,6 +55,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from agent_lightning.memory.embedder import DEFAULT_MAX_TOKENS  # noqa: E402
 
 COMMAND = ".venv/bin/python benchmarks/memory_scale.py"
 TARGETS = {"index_s": 600, "reindex_s": 20, "dense_ms": 50, "rerank_ms": 300}
@@ -189,8 +191,9 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--rerank-queries", type=int, default=20, help="Queries timed with reranking.")
     parser.add_argument("--store", help="Store folder (default: a fresh temporary one).")
-    parser.add_argument("--max-tokens", type=int, default=256,
-                        help="Word pieces of each chunk the embedder reads (memory.max_tokens; default 256).")
+    parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
+                        help=f"Word pieces of each chunk the embedder reads (memory.max_tokens; default "
+                             f"{DEFAULT_MAX_TOKENS}).")
     args = parser.parse_args()
     import logging
     import warnings

@@ -61,6 +61,11 @@ class PolicySection:
     gguf_file: str | None = _f(None, "File name inside `source` when `source` is a folder holding a GGUF file.")
     quantization: str = _f("none", "'none' or 'nf4' (QLoRA: bitsandbytes 4-bit NF4 with double quantization).")
     dtype: str = _f("float32", "Weights / compute dtype: float32, bfloat16 or float16.")
+    autocast: str = _f("auto", "Training's forward and backward passes (and GRPO's sampling) in bf16 over float32 "
+                               "weights (torch autocast; weights and optimizer stay float32): 'bf16', 'none', or "
+                               "'auto': bf16 on a CPU that multiplies bf16 in hardware (AVX512-BF16 or AMX) when "
+                               "policy.dtype is float32 and quantization none; 1.29x faster SFT steps there "
+                               "(benchmarks/bf16_autocast.py).")
     lora: LoraSection = field(default_factory=LoraSection, metadata={"help": "LoRA adapter settings."})
     init_adapter: str | None = _f(None, "A PEFT adapter folder to start from instead of a fresh LoRA.")
     prompt: str | None = _f(None, "A prompt.yaml (what --algo apo writes: instructions + few-shot demonstrations) "
@@ -80,6 +85,7 @@ class PolicySection:
     def validate(self) -> None:
         _one_of(self, "policy", "quantization", ("none", "nf4"))
         _one_of(self, "policy", "dtype", ("float32", "bfloat16", "float16"))
+        _one_of(self, "policy", "autocast", ("auto", "bf16", "none"))
         _one_of(self, "policy", "tool_prompt", ("full", "compact"))
 
 @dataclass
