@@ -21,8 +21,8 @@ which this script leaves in a run it trained, for the wall time and the command)
 `--long` runs the same chain with the GRPO recipe chosen on the dev split (LONG_OVERRIDES: one optimizer step per
 sampling round of 32 trained rollouts, learning rate 3e-4, 12 rounds, ~5 min each on 2 quiet cores, signal-first
 with narrow passes as measured) and 200 test tasks; its table goes to docs/results.md only (block
-`learning-long`). Its stages, run separately from the demo's SFT adapter: dev 36% -> 40%, test 35.0% -> 38.5%
-(200 tasks), fresh draw 29% -> 40% (docs/results.md).
+`learning-long`). Its stages, run separately from the demo's 200-step SFT adapter (before the 280-step one):
+dev 36% -> 40%, test 35.0% -> 38.5% (200 tasks), fresh draw 29% -> 40% (docs/results.md).
 
 Targets (on 2 CPU cores): total <= 40 min, base ~0%, after SFT >= 40%, GRPO >= SFT + 5 points; --long: GRPO stage
 <= 60 min, GRPO >= SFT + 10 points on 200 tasks with the lower end of the paired interval above 0.
