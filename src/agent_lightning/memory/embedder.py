@@ -8,7 +8,8 @@ any sentence-transformers folder, or hub id already in the local Hugging Face ca
 (`memory.embedder`; nothing is downloaded at run time). Inputs longer than
 `max_tokens` word pieces (default 128, `DEFAULT_MAX_TOKENS`) are truncated by the model (the chunk header, path,
 symbol and first docstring line, comes first, so it is always seen). The window was measured: 128 pieces index
-1.6x faster than MiniLM's full 256 with Recall@5 within 0.01 on both corpora of benchmarks/embed_window.py. Embeddings are L2-normalised, so cosine similarity is a dot product.
+1.6x faster than MiniLM's full 256 with Recall@5 within 0.01 on both corpora of benchmarks/embed_window.py.
+Embeddings are L2-normalised, so cosine similarity is a dot product.
 
 Two engines compute the model's vectors (`memory.backend`):
   onnx   onnxruntime + tokenizers + numpy on the CPU (onnx_embedder.py), from an ONNX export of the model made

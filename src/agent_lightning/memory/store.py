@@ -12,13 +12,13 @@ Layout of a store folder: `chroma/` (Chroma PersistentClient, collection `code` 
 Indexing is incremental and idempotent. A file whose content hash matches the manifest is skipped (unless its
 chunks were cut or read another way: another chunker version, `max_chars`, chunking or embedder window
 `max_tokens`; each file records its own); a changed file loses its old chunks and gets new ones, and only chunks
-whose embedding text is new are embedded (the others keep their vectors, found by a hash of that text and window: an edit to one function re-embeds that function,
-even when the lines below it moved); a file gone from disk loses its chunks. Chunk ids are deterministic
-(chunker.py), writes are upserts in batches under Chroma's max batch size, and crash safety comes from the
-manifest's order of writes: a group of files is marked `pending` (and saved) before any of its chunks are
-written, and `done` only after all of them are. A run killed at any point therefore leaves only files that are
-`pending` or absent from the manifest; the next run deletes the chunks of pending files and redoes them, so it
-ends with no duplicates and the same count as a clean index.
+whose embedding text is new are embedded (the others keep their vectors, found by a hash of that text and the
+window: an edit to one function re-embeds that function, even when the lines below it moved); a file gone from
+disk loses its chunks. Chunk ids are deterministic (chunker.py), writes are upserts in batches under Chroma's max
+batch size, and crash safety comes from the manifest's order of writes: a group of files is marked `pending` (and
+saved) before any of its chunks are written, and `done` only after all of them are. A run killed at any point
+therefore leaves only files that are `pending` or absent from the manifest; the next run deletes the chunks of
+pending files and redoes them, so it ends with no duplicates and the same count as a clean index.
 
 One writer at a time: `index` holds `write.lock` (an OS file lock, released even when the process is killed); a
 second writer gets a UserError naming the store and the holder's pid. Readers need no lock.
