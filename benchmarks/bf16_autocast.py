@@ -9,9 +9,9 @@ evaluation. Prints, per mode: the Trainer's train runtime, seconds per step, the
 steps, the held-out loss at the end (the stage's eval split of demonstrations), and the ratio of the runtimes.
 Also prints whether this CPU has bf16 in hardware (`auto` picks bf16 only then): on a CPU without it, bf16 is
 emulated and this script shows the slowdown that `auto` avoids.
-Not measured: GRPO (its sampling decodes in float32 either way; its training forward and backward are the same
-passes as SFT's), held-out task success (a full SFT stage each: `benchmarks/learning.py` with `--set
-policy.autocast=...`).
+Not measured: GRPO (its training forward and backward are the same passes as SFT's; its sampling runs under
+autocast too, through accelerate's wrapped forward, and is not timed here), held-out task success (a full SFT
+stage each: `benchmarks/learning.py` with `--set policy.autocast=...`).
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def main() -> int:
     load = os.getloadavg()[0]
     lines += ["", "Worst Recall@5 change against " + str(reference) + " over the query forms: "
               + ", ".join(f"{w}: {worst[w]:+.3f}" for w in windows[1:])
-              + f" (target: within 0.01). Queries: " + ", ".join(
+              + " (target: within 0.01). Queries: " + ", ".join(
                   f"{name} {form} {quality[reference][(name, form)]['queries']}" for name, form in forms)
               + f"; {args.rounds} rounds, engine {engine}, load {load:.1f} at the end. {time.strftime('%Y-%m-%d')}, "
               f"reproduce: `{' '.join([COMMAND, *sys.argv[1:]])}`."]
