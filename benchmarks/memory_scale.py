@@ -4,15 +4,15 @@
     .venv/bin/python benchmarks/memory_scale.py [--sample N] [--queries 50] [--store DIR] [--backend B] [--int8]
 
 `--engines`: the embedding engines (memory/embedder.py) on the same chunks, in one process: `torch` (the
-reference: sentence-transformers), `onnx` (onnxruntime, fp32, this package's ONNX export) and `onnx-int8` (the
-same with int8 weights). The chunks are the embedding texts of tree-sitter chunks, half from this repository's
+reference: sentence-transformers), `onnx` (onnxruntime, fp32, this package's ONNX export), `onnx-int8` (the
+same with int8 weights) and `onnx-int8-ov` (the int8 file with its batches on OpenVINO: the shipped default). The chunks are the embedding texts of tree-sitter chunks, half from this repository's
 src/ and half from a slice of the standard library (every k-th file), shuffled with a fixed seed. Each round
 embeds all of them with every engine, in an order that rotates from round to round, so a change of load on a
 shared machine hits every engine alike; the table gives the median chunks/s and the median of the per-round
 ratios to torch, the same per CPU second (the process's CPU time, all threads: what a busy machine changes least),
 and each engine's smallest and mean cosine similarity to the torch vectors. Each engine uses the threads it
 ships with (torch: one per core; ONNX: one per idle core, see memory/onnx_embedder.py), or `--threads N` each
-(torch.set_num_threads, onnxruntime's intra-op threads). Then this
+(torch.set_num_threads, onnxruntime's intra-op threads, OpenVINO's streams). Then this
 repository's src/ (or `--index-sample N` of its files) is indexed end to end into a fresh store with each engine
 (chunking, embedding, Chroma writes), one after the other. Models are loaded (and exported) outside the
 timings. The machine's load average is printed before and after: on a shared machine the absolute rates move
@@ -67,7 +67,8 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-ENGINES = {"torch": ("torch", False), "onnx": ("onnx", False), "onnx-int8": ("onnx", True)}
+ENGINES = {"torch": ("torch", False, None), "onnx": ("onnx", False, "onnxruntime"),  # (backend, int8, batches on)
+           "onnx-int8": ("onnx", True, "onnxruntime"), "onnx-int8-ov": ("onnx", True, "openvino")}
 
 
 def engine_chunks(count: int, seed: int = 0) -> list[str]:
@@ -113,7 +114,8 @@ def run_engines(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     texts = engine_chunks(args.chunks)
-    embedders = {name: Embedder(max_tokens=args.max_tokens, backend=b, int8=q) for name, (b, q) in ENGINES.items()}
+    embedders = {name: Embedder(max_tokens=args.max_tokens, backend=b, int8=q, bulk=rt)
+                 for name, (b, q, rt) in ENGINES.items()}
     for name, e in embedders.items():
         t = time.perf_counter()
         e.load()
@@ -159,9 +161,9 @@ def run_engines(args: argparse.Namespace) -> int:
     print(f"\nindex {corpus if corpus == src else 'a sample of src/'} end to end, one engine after the other "
           f"(load average {os.getloadavg()[0]:.1f}):")
     rates, cpu_rates = {}, {}
-    for name, (backend, int8) in ENGINES.items():
+    for name, (backend, int8, runtime) in ENGINES.items():
         store = CodeStore(work / f"store-{name}", max_tokens=args.max_tokens, backend=backend, int8=int8)
-        store.embedder.load()
+        store.embedder = embedders[name]   # the engine measured above (the store's own is shared per process)
         if store.embedder.backend == "onnx" and args.threads:
             store.embedder._onnx.threads = args.threads
         c = time.process_time()

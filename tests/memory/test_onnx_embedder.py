@@ -1,5 +1,6 @@
 """The ONNX embedder against the sentence-transformers one it replaces: the same vectors (fp32), close ones (int8),
-the export cached and checked, the torch fallback, and a `memory query` process that never imports torch."""
+batches on OpenVINO as onnxruntime embeds them, the export cached and checked, the torch fallback, and a
+`memory query` process that never imports torch (nor OpenVINO)."""
 
 import logging
 import os
@@ -14,7 +15,8 @@ from agent_lightning.errors import UserError
 from agent_lightning.memory.chunker import chunk_text
 from agent_lightning.memory.embedder import ChromaEmbedding, Embedder, get_embedder
 from agent_lightning.memory.model_files import local_model_dir
-from agent_lightning.memory.onnx_embedder import bundle_dir
+from agent_lightning.memory import onnx_embedder
+from agent_lightning.memory.onnx_embedder import OnnxEmbedder, bundle_dir
 from agent_lightning.memory.store import CodeStore
 
 from conftest import REPO
@@ -28,7 +30,7 @@ PROSE = [
     "The store keeps one writer at a time; a second gets an error naming the holder.",
     "  Leading spaces, UPPER CASE, ünïcödé and emoji 🚀  ",
 ]
-HEAVY = {"torch", "transformers", "sentence_transformers", "bitsandbytes", "trl", "peft"}
+HEAVY = {"torch", "transformers", "sentence_transformers", "bitsandbytes", "trl", "peft", "openvino"}
 
 
 def texts() -> list[str]:
@@ -66,6 +68,33 @@ def test_int8_the_default_stays_within_cosine_099_of_sentence_transformers(refer
     assert quantized.backend == "onnx" and quantized._onnx.model_file.name == "model_int8.onnx"
     c = cosines(reference["vectors"], quantized.embed(reference["texts"]))
     assert c.min() >= 0.99, c.min()
+
+
+def test_batches_run_on_openvino_with_onnxruntimes_vectors_and_queries_stay_on_onnxruntime(reference):
+    fast = Embedder(backend="onnx")                                     # the default: int8, runtime auto
+    plain = Embedder(backend="onnx", bulk="onnxruntime")
+    batch, before = fast.embed(reference["texts"]), plain.embed(reference["texts"])
+    assert fast._onnx.bulk_runtime == "openvino" and plain._onnx.bulk_runtime == "onnxruntime"
+    assert cosines(before, batch).min() >= 0.999
+    assert cosines(reference["vectors"], batch).min() >= 0.99          # and still the model's vectors
+    query = reference["texts"][:3]                                      # SMALL_BATCH or fewer: onnxruntime
+    assert np.array_equal(np.asarray(fast.embed(query)), np.asarray(plain.embed(query)))
+
+
+def test_openvino_that_fails_its_check_leaves_batches_on_onnxruntime(reference, monkeypatch, caplog):
+    bundle = bundle_dir(local_model_dir(None))
+    monkeypatch.setattr(onnx_embedder, "MIN_COSINE_BULK", 1.01)        # no runtime can pass it
+    with caplog.at_level(logging.WARNING, logger="agent_lightning.memory.onnx_embedder"):
+        auto = OnnxEmbedder(bundle, 128, int8=True)
+        vectors = auto.embed(reference["texts"])
+    assert auto.bulk_runtime == "onnxruntime" and vectors.shape == (len(reference["texts"]), 384)
+    said = [r.getMessage() for r in caplog.records if "OpenVINO cannot run" in r.getMessage()]
+    assert len(said) == 1 and "cosine" in said[0], said
+    with pytest.raises(RuntimeError, match="OpenVINO cannot run .*model_int8.onnx .*cosine"):
+        OnnxEmbedder(bundle, 128, int8=True, bulk="openvino").embed(reference["texts"])
+    monkeypatch.setenv("AGENT_LIGHTNING_BULK_RUNTIME", "gpu")
+    with pytest.raises(ValueError, match="bulk runtime 'gpu': expected one of auto, openvino, onnxruntime"):
+        OnnxEmbedder(bundle, 128)
 
 
 def test_truncation_follows_max_tokens_like_sentence_transformers():

@@ -16,27 +16,43 @@ max_seq_length) word pieces (special tokens included), padded on the tokenizer's
 transformer, pooled over the attention mask (cls, max, mean, mean_sqrt_len_tokens, weightedmean, lasttoken;
 several modes are concatenated in the configured order) and L2-normalised. Texts are tokenized once and batched
 in order of token length, so a batch pads little. Queries (up to SMALL_BATCH texts) run on a one-thread session
-(a query is too small for intra-op parallelism). Larger batches run on a session with one thread per idle core
-when it is made (usable cores minus the 1-minute load average, rounded, at least one; threads that sleep instead
-of spinning while they wait): on a machine that other jobs keep busy, a second thread mostly waits for a core and
-stalls every operator (measured on 2 cores at load ~5: 21.8 chunks/s on one thread, 14.9 on two).
+(a query is too small for intra-op parallelism). Larger batches use one thread per idle core, counted at the
+first batch (usable cores minus the 1-minute load average, rounded, at least one): on a machine that other jobs
+keep busy, a second thread mostly waits for a core and stalls every operator (measured on 2 cores at load ~5:
+21.8 chunks/s on one thread, 14.9 on two).
+
+Larger batches (indexing) run on OpenVINO when the `openvino` package is installed: it compiles the same ONNX file
+for the CPU in float32 and runs one single-threaded inference stream per thread, a batch in flight on each (one
+infer request per stream, driven from a thread pool: a fresh AsyncInferQueue per call aborted a test process
+here, std::system_error "resource deadlock avoided"), 1.6x onnxruntime's chunks/s on 2 cores with the int8 file
+(benchmarks/embed_runtime.py).
+When it is first compiled, its embeddings of a few probe texts are checked against onnxruntime's (cosine >=
+MIN_COSINE_BULK); a missing package, a failed compile or a failed check logs one line and leaves batches on
+onnxruntime. `bulk="onnxruntime"` (or AGENT_LIGHTNING_BULK_RUNTIME=onnxruntime) keeps them there; "openvino"
+makes a failure an error. OpenVINO's bf16 (its default on CPUs with AMX) is not used: float32 is what was
+measured and checked.
 
 Not covered here: writing a bundle (onnx_export.py), choosing between this and torch (embedder.py), GPUs (the
-onnxruntime installed is the CPU build).
+onnxruntime installed is the CPU build; OpenVINO runs on the CPU device only).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 FORMAT = 1
 SMALL_BATCH = 4
+BULK_RUNTIMES = ("auto", "openvino", "onnxruntime")
+MIN_COSINE_BULK = 0.999   # OpenVINO against onnxruntime on the same file (measured: >= 0.9997 on code chunks)
 TOKENS_PER_BATCH = 4096   # a batch holds about this many word pieces (16 chunks of 256)
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
 
@@ -82,8 +98,14 @@ def idle_cores() -> int:
 class OnnxEmbedder:
     """An exported sentence-transformers model run with onnxruntime (see module docstring)."""
 
-    def __init__(self, bundle: str | Path, max_tokens: int = 256, int8: bool = False, threads: int | None = None):
+    def __init__(self, bundle: str | Path, max_tokens: int = 256, int8: bool = False, threads: int | None = None,
+                 bulk: str | None = None):
         from tokenizers import Tokenizer
+
+        self.bulk_requested = bulk or os.environ.get("AGENT_LIGHTNING_BULK_RUNTIME") or "auto"
+        if self.bulk_requested not in BULK_RUNTIMES:
+            raise ValueError(f"bulk runtime {self.bulk_requested!r}: expected one of {', '.join(BULK_RUNTIMES)} "
+                             "(AGENT_LIGHTNING_BULK_RUNTIME)")
 
         self.bundle = Path(bundle)
         self.spec: dict[str, Any] = json.loads((self.bundle / "embedder.json").read_text())
@@ -103,6 +125,13 @@ class OnnxEmbedder:
         self.dimension = int(self.spec["dimension"])
         self.threads = threads          # for batches; None: one per idle core (idle_cores), chosen at the first batch
         self._sessions: dict[int, Any] = {}
+        self._openvino: Any = None      # the compiled model; False: batches stay on onnxruntime
+        self._requests: list[Any] = []   # one OpenVINO infer request per stream, kept for the embedder's lifetime
+
+    @property
+    def bulk_runtime(self) -> str:
+        """What runs batches of more than SMALL_BATCH texts: 'openvino' or 'onnxruntime' (decided on first use)."""
+        return "openvino" if self._compiled_openvino() is not None else "onnxruntime"
 
     def session(self, threads: int) -> Any:
         """An onnxruntime session with `threads` intra-op threads (made on first use, then kept)."""
@@ -126,21 +155,28 @@ class OnnxEmbedder:
         if self.spec.get("do_lower_case"):
             texts = [t.lower() for t in texts]
         encodings = self.tokenizer.encode_batch(list(texts))
-        if len(texts) > SMALL_BATCH and not self.threads:
+        small = len(texts) <= SMALL_BATCH
+        if not small and not self.threads:
             self.threads = idle_cores()
-        session = self.session(1 if len(texts) <= SMALL_BATCH else self.threads)
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
-        start = 0
+        batches, start = [], 0
         while start < len(order):
             width = max(1, len(encodings[order[start]].ids))
-            size = max(1, tokens_per_batch // width)
-            batch = order[start: start + size]
-            out[batch] = self._run(session, [encodings[i] for i in batch])
-            start += size
+            batches.append(order[start: start + max(1, tokens_per_batch // width)])
+            start += len(batches[-1])
+        compiled = None if small else self._compiled_openvino()
+        if compiled is not None:
+            self._run_openvino(compiled, batches, encodings, out)
+        else:
+            session = self.session(1 if small else self.threads)
+            for batch in batches:
+                feed, mask = self._feed([encodings[i] for i in batch])
+                out[batch] = self._pooled(session.run(None, feed)[0], mask)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.clip(norms, 1e-12, None)
 
-    def _run(self, session: Any, encodings: list[Any]) -> np.ndarray:
+    def _feed(self, encodings: list[Any]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The model's inputs for one padded batch, and its attention mask."""
         width = max(len(e.ids) for e in encodings)
         ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
         types = np.full((len(encodings), width), self.pad_type_id, dtype=np.int64)
@@ -150,8 +186,75 @@ class OnnxEmbedder:
             span = slice(width - n, width) if self.left_pad else slice(0, n)
             ids[row, span], types[row, span], mask[row, span] = e.ids, e.type_ids, 1
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        hidden = session.run(None, {name: feed[name] for name in self.inputs})[0].astype(np.float32)
+        return {name: feed[name] for name in self.inputs}, mask
+
+    def _pooled(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        hidden = np.asarray(hidden, dtype=np.float32)
         return np.concatenate([pool(mode, hidden, mask) for mode in self.modes], axis=1)
+
+    def _run_openvino(self, compiled: Any, batches: list[list[int]], encodings: list[Any], out: np.ndarray) -> None:
+        """Every batch through OpenVINO, one per inference stream at a time; rows written into `out`."""
+        from concurrent.futures import ThreadPoolExecutor
+        from queue import SimpleQueue
+
+        idle: SimpleQueue[Any] = SimpleQueue()
+        for request in self._requests:
+            idle.put(request)
+
+        def embed_batch(batch: list[int]) -> None:
+            feed, mask = self._feed([encodings[i] for i in batch])
+            request = idle.get()
+            try:
+                rows = self._pooled(request.infer(feed)[0], mask)   # infer() lets go of the GIL while it runs
+            finally:
+                idle.put(request)
+            out[batch] = rows
+
+        with ThreadPoolExecutor(len(self._requests), thread_name_prefix="openvino") as pool:
+            list(pool.map(embed_batch, batches))
+
+    def _compiled_openvino(self) -> Any:
+        """The OpenVINO model for batches, compiled and checked on first use; None when batches use onnxruntime."""
+        if self._openvino is None:
+            self._openvino = self._compile_openvino() or False
+        return self._openvino or None
+
+    def _compile_openvino(self) -> Any:
+        if self.bulk_requested == "onnxruntime":
+            return None
+        try:
+            import openvino as ov
+
+            threads = self.threads or idle_cores()
+            compiled = ov.Core().compile_model(str(self.model_file), "CPU", {
+                "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": threads, "INFERENCE_NUM_THREADS": threads,
+                "INFERENCE_PRECISION_HINT": "f32", "ENABLE_CPU_PINNING": False})
+            probes = self.tokenizer.encode_batch(CHECK_TEXTS)
+            feed, mask = self._feed(probes)
+            reference = self._pooled(self.session(1).run(None, feed)[0], mask)
+            mine = self._pooled(compiled.create_infer_request().infer(feed)[0], mask)
+            cosine = float(((reference * mine).sum(axis=1) / (np.linalg.norm(reference, axis=1)
+                                                                * np.linalg.norm(mine, axis=1))).min())
+            if cosine < MIN_COSINE_BULK:
+                raise ValueError(f"its embeddings differ from onnxruntime's (cosine {cosine:.4f} < {MIN_COSINE_BULK})")
+            self._requests = [compiled.create_infer_request() for _ in range(threads)]
+            return compiled
+        except Exception as exc:  # noqa: BLE001 - ImportError, a compile error, a failed check: all say why
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}" if str(exc) else type(exc).__name__
+            if self.bulk_requested == "openvino":
+                raise RuntimeError(f"OpenVINO cannot run {self.model_file} ({reason})") from None
+            if not isinstance(exc, ImportError):
+                log.warning("embedding batches with onnxruntime: OpenVINO cannot run %s (%s)", self.model_file, reason)
+            return None
+
+
+CHECK_TEXTS = [   # code and prose of several lengths: what OpenVINO must embed as onnxruntime does
+    "def add(a, b):\n    return a + b",
+    "where are tool calls parsed?",
+    'class Inventory:\n    """Items in a warehouse with their counts."""\n    def __init__(self):\n        self.items = {}',
+    "export function formatPrice(cents) { return (cents / 100).toFixed(2) + ' EUR'; }",
+    " ".join(f"token_{i} = compute(value_{i}, factor={i})" for i in range(60)),
+]
 
 
 def pool(mode: str, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -101,8 +101,8 @@ def quantize_bundle(bundle: str | Path) -> Path:
         try:
             _quantize(bundle / "model.onnx", tmp)
             spec = json.loads((bundle / "embedder.json").read_text())
-            reference = OnnxEmbedder(bundle, spec.get("max_seq_length") or 512)
-            quantized = OnnxEmbedder(bundle, spec.get("max_seq_length") or 512)
+            reference = OnnxEmbedder(bundle, spec.get("max_seq_length") or 512, bulk="onnxruntime")
+            quantized = OnnxEmbedder(bundle, spec.get("max_seq_length") or 512, bulk="onnxruntime")
             quantized.model_file = tmp
             cosine = _min_cosine(reference.embed, quantized.embed)
             if cosine < MIN_COSINE_INT8:
@@ -159,7 +159,7 @@ def _export(model_dir: Path, out: Path) -> None:
     if _fuse(plain, fused, auto_model.config):
         os.replace(plain, out / "model.unfused.onnx")
         os.replace(fused, plain)
-        cosine = _min_cosine(reference, OnnxEmbedder(out, spec["max_seq_length"]).embed)
+        cosine = _min_cosine(reference, OnnxEmbedder(out, spec["max_seq_length"], bulk="onnxruntime").embed)
         if cosine >= MIN_COSINE:
             (out / "model.unfused.onnx").unlink()
             spec.update(fused=True, cosine=round(cosine, 6))
@@ -167,7 +167,7 @@ def _export(model_dir: Path, out: Path) -> None:
             return
         log.info("fused ONNX graph differs (cosine %.5f); keeping the unfused one", cosine)
         os.replace(out / "model.unfused.onnx", plain)
-    cosine = _min_cosine(reference, OnnxEmbedder(out, spec["max_seq_length"]).embed)
+    cosine = _min_cosine(reference, OnnxEmbedder(out, spec["max_seq_length"], bulk="onnxruntime").embed)
     if cosine < MIN_COSINE:
         raise ExportError(f"the ONNX export differs from sentence-transformers (cosine {cosine:.4f} < {MIN_COSINE})")
     spec.update(fused=False, cosine=round(cosine, 6))
