@@ -255,6 +255,9 @@ def main() -> int:
     print(f"embedding engine: {engine}" + (" int8" if args.int8 and engine == "onnx" else ""))
     report = store.index(corpus)
     print(f"index: {report.line()}")
+    if engine == "onnx":
+        onnx = store.embedder._onnx
+        print(f"batches embedded by {onnx.bulk_runtime} on {onnx.threads} thread(s)")
     rate = report.chunks_written / report.seconds
     print(f"index rate: {report.indexed / report.seconds:.2f} files/s, {rate:.1f} chunks/s")
     full_s = total_chunks / rate if corpus != stdlib else report.seconds

@@ -17,9 +17,10 @@ transformer, pooled over the attention mask (cls, max, mean, mean_sqrt_len_token
 several modes are concatenated in the configured order) and L2-normalised. Texts are tokenized once and batched
 in order of token length, so a batch pads little. Queries (up to SMALL_BATCH texts) run on a one-thread session
 (a query is too small for intra-op parallelism). Larger batches use one thread per idle core, counted at the
-first batch (usable cores minus the 1-minute load average, rounded, at least one): on a machine that other jobs
-keep busy, a second thread mostly waits for a core and stalls every operator (measured on 2 cores at load ~5:
-21.8 chunks/s on one thread, 14.9 on two).
+first batch by watching the cores for BUSY_SAMPLE_S while this process sleeps (idle_cores_now; the load average
+counted this process's own chunking before its first batch, and gave an index run one thread on an idle
+machine): on a machine that other jobs keep busy, a second thread mostly waits for a core and stalls every
+operator (measured on 2 cores at load ~5: 21.8 chunks/s on one thread, 14.9 on two).
 
 Larger batches (indexing) run on OpenVINO when the `openvino` package is installed: it compiles the same ONNX file
 for the CPU in float32 and runs one single-threaded inference stream per thread, a batch in flight on each (one
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 SMALL_BATCH = 4
 BULK_RUNTIMES = ("auto", "openvino", "onnxruntime")
+BUSY_SAMPLE_S = 0.3       # how long the first batch watches the cores to count the idle ones
 MIN_COSINE_BULK = 0.999   # OpenVINO against onnxruntime on the same file (measured: >= 0.9997 on code chunks)
 TOKENS_PER_BATCH = 4096   # a batch holds about this many word pieces (16 chunks of 256)
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
@@ -95,6 +97,22 @@ def idle_cores() -> int:
     return max(1, min(cores, round(cores - load)))
 
 
+def idle_cores_now(sample_s: float = BUSY_SAMPLE_S) -> int:
+    """Usable cores that other work leaves idle, measured over `sample_s` while this process sleeps: the busy share
+    of each usable core, summed, taken from the cores, rounded, at least one. Unlike the load average (idle_cores),
+    this process's own work of the last minute (chunking files before it embeds them, say) does not count."""
+    try:
+        import psutil
+
+        usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        shares = psutil.cpu_percent(interval=sample_s, percpu=True)
+        busy = sum(shares[i] for i in (usable or range(len(shares))) if i < len(shares)) / 100
+    except Exception:  # noqa: BLE001 - no psutil, no /proc: the load average is the estimate left
+        return idle_cores()
+    cores = usable_cores()
+    return max(1, min(cores, round(cores - busy)))
+
+
 class OnnxEmbedder:
     """An exported sentence-transformers model run with onnxruntime (see module docstring)."""
 
@@ -123,7 +141,7 @@ class OnnxEmbedder:
         self.left_pad = self.spec.get("padding_side", "right") == "left"
         self.modes: list[str] = list(self.spec["pooling"])
         self.dimension = int(self.spec["dimension"])
-        self.threads = threads          # for batches; None: one per idle core (idle_cores), chosen at the first batch
+        self.threads = threads          # for batches; None: one per idle core (idle_cores_now), at the first batch
         self._sessions: dict[int, Any] = {}
         self._openvino: Any = None      # the compiled model; False: batches stay on onnxruntime
         self._requests: list[Any] = []   # one OpenVINO infer request per stream, kept for the embedder's lifetime
@@ -157,7 +175,7 @@ class OnnxEmbedder:
         encodings = self.tokenizer.encode_batch(list(texts))
         small = len(texts) <= SMALL_BATCH
         if not small and not self.threads:
-            self.threads = idle_cores()
+            self.threads = idle_cores_now()
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
         batches, start = [], 0
         while start < len(order):
@@ -225,7 +243,7 @@ class OnnxEmbedder:
         try:
             import openvino as ov
 
-            threads = self.threads or idle_cores()
+            threads = self.threads or idle_cores_now()
             compiled = ov.Core().compile_model(str(self.model_file), "CPU", {
                 "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": threads, "INFERENCE_NUM_THREADS": threads,
                 "INFERENCE_PRECISION_HINT": "f32", "ENABLE_CPU_PINNING": False})
