@@ -1,4 +1,4 @@
-"""model_files: where a configured model is on disk, found with file-system calls only; idle_cores for batches."""
+"""model_files: where a configured model is on disk, found with file-system calls only; idle cores for batches."""
 
 from agent_lightning.memory.model_files import DEFAULT_EMBEDDER, cached_hub_snapshot, local_model_dir
 from agent_lightning.memory.onnx_embedder import idle_cores, usable_cores
@@ -34,3 +34,19 @@ def test_idle_cores_are_the_usable_cores_minus_the_load(monkeypatch):
     for load, idle in ((0.0, 4), (1.2, 3), (2.6, 1), (9.0, 1)):
         monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
         assert idle_cores() == idle, load
+
+
+def test_idle_cores_now_counts_the_busy_share_of_the_usable_cores_only(monkeypatch):
+    import os
+
+    import psutil
+
+    from agent_lightning.memory.onnx_embedder import idle_cores_now
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {1, 2})
+    for shares, idle in (([0, 0, 0, 0], 2), ([100, 0, 0, 100], 2), ([0, 90, 10, 0], 1), ([0, 100, 100, 0], 1),
+                         ([0, 40, 0, 0], 2)):
+        monkeypatch.setattr(psutil, "cpu_percent", lambda interval, percpu, shares=shares: [float(x) for x in shares])
+        assert idle_cores_now() == idle, shares
+    monkeypatch.undo()
+    assert 1 <= idle_cores_now(0.05) <= usable_cores()       # the real sampler, on this machine
