@@ -22,7 +22,8 @@ which this script leaves in a run it trained, for the wall time and the command)
 sampling round of 32 trained rollouts, learning rate 3e-4, 12 rounds, ~5 min each on 2 quiet cores, signal-first
 with narrow passes as measured) and 200 test tasks; its table goes to docs/results.md only (block
 `learning-long`). Its stages, run separately from the demo's 200-step SFT adapter (before the 280-step one):
-dev 36% -> 40%, test 35.0% -> 38.5% (200 tasks), fresh draw 29% -> 40% (docs/results.md).
+dev 36% -> 40%, test 35.0% -> 38.5% (200 tasks), fresh draw 29% -> 40%. End to end from the 280-step SFT (float32,
+2026-12-07): test 37.5% -> 36.0%, -1.5 [-6, +3] (docs/results.md): the recipe did not carry to the new adapter.
 
 Targets (on 2 CPU cores): total <= 40 min, base ~0%, after SFT >= 40%, GRPO >= SFT + 5 points; --long: GRPO stage
 <= 60 min, GRPO >= SFT + 10 points on 200 tasks with the lower end of the paired interval above 0.
