@@ -115,13 +115,15 @@ def main() -> int:
         embed_rate = len(texts) / statistics.median(seconds[rt])
         index_rate = statistics.median(index_rates[rt])
         cells = [f"{quality[rt][k]['recall@5']:.3f} / {quality[rt][k]['mrr']:.3f}" for k in forms]
-        lines.append(f"| {rt} | {embed_rate:.1f} | {embed_ratio if rt == 'openvino' else 1.0:.2f}x | "
-                     f"{index_rate:.1f} | {index_ratio if rt == 'openvino' else 1.0:.2f}x | " + " | ".join(cells) + " |")
+        ours = rt == "openvino"
+        lines.append(f"| {rt} | {embed_rate:.1f} | {embed_ratio if ours else 1.0:.2f}x | {index_rate:.1f} | "
+                     f"{index_ratio if ours else 1.0:.2f}x | " + " | ".join(cells) + " |")
     worst = min(quality["openvino"][k]["recall@5"] - quality["onnxruntime"][k]["recall@5"] for k in forms)
-    lines += ["", f"{len(texts)} chunk texts embedded, {args.rounds} rounds, rotating order; the two corpora indexed "
-              f"{args.rounds} times per runtime. Cosine between the runtimes' vectors of a chunk: min {cosine.min():.4f}, "
-              f"mean {cosine.mean():.5f}; worst Recall@5 change {worst:+.3f}. {'int8' if int8 else 'fp32'} export, "
-              f"window {DEFAULT_MAX_TOKENS}, {threads} thread(s) for batches, {os.cpu_count()} CPU cores, load "
+    lines += ["", f"{len(texts)} chunk texts embedded, {args.rounds} rounds, rotating order; the two corpora "
+              f"indexed {args.rounds} times per runtime. Cosine between the runtimes' vectors of a chunk: min "
+              f"{cosine.min():.4f}, mean {cosine.mean():.5f}; worst Recall@5 change {worst:+.3f}. "
+              f"{'int8' if int8 else 'fp32'} export, window {DEFAULT_MAX_TOKENS}, {threads} thread(s) for batches, "
+              f"{os.cpu_count()} CPU cores, load "
               f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after. {time.strftime('%Y-%m-%d')}, reproduce: "
               f"`{' '.join([COMMAND, *sys.argv[1:]])}`."]
     publish("embed-runtime", "\n".join(lines), write=not args.no_write)

@@ -5,8 +5,9 @@
 
 `--engines`: the embedding engines (memory/embedder.py) on the same chunks, in one process: `torch` (the
 reference: sentence-transformers), `onnx` (onnxruntime, fp32, this package's ONNX export), `onnx-int8` (the
-same with int8 weights) and `onnx-int8-ov` (the int8 file with its batches on OpenVINO: the shipped default). The chunks are the embedding texts of tree-sitter chunks, half from this repository's
-src/ and half from a slice of the standard library (every k-th file), shuffled with a fixed seed. Each round
+same with int8 weights) and `onnx-int8-ov` (the int8 file with its batches on OpenVINO: the shipped default).
+The chunks are the embedding texts of tree-sitter chunks, half from this repository's src/ and half from a slice
+of the standard library (every k-th file), shuffled with a fixed seed. Each round
 embeds all of them with every engine, in an order that rotates from round to round, so a change of load on a
 shared machine hits every engine alike; the table gives the median chunks/s and the median of the per-round
 ratios to torch, the same per CPU second (the process's CPU time, all threads: what a busy machine changes least),
@@ -161,7 +162,7 @@ def run_engines(args: argparse.Namespace) -> int:
     print(f"\nindex {corpus if corpus == src else 'a sample of src/'} end to end, one engine after the other "
           f"(load average {os.getloadavg()[0]:.1f}):")
     rates, cpu_rates = {}, {}
-    for name, (backend, int8, runtime) in ENGINES.items():
+    for name, (backend, int8, _) in ENGINES.items():
         store = CodeStore(work / f"store-{name}", max_tokens=args.max_tokens, backend=backend, int8=int8)
         store.embedder = embedders[name]   # the engine measured above (the store's own is shared per process)
         if store.embedder.backend == "onnx" and args.threads:

@@ -243,7 +243,7 @@ class OnnxEmbedder:
         try:
             import openvino as ov
 
-            threads = self.threads or idle_cores_now()
+            threads = self.threads = self.threads or idle_cores_now()   # one count for streams and requests
             compiled = ov.Core().compile_model(str(self.model_file), "CPU", {
                 "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": threads, "INFERENCE_NUM_THREADS": threads,
                 "INFERENCE_PRECISION_HINT": "f32", "ENABLE_CPU_PINNING": False})
@@ -269,7 +269,8 @@ class OnnxEmbedder:
 CHECK_TEXTS = [   # code and prose of several lengths: what OpenVINO must embed as onnxruntime does
     "def add(a, b):\n    return a + b",
     "where are tool calls parsed?",
-    'class Inventory:\n    """Items in a warehouse with their counts."""\n    def __init__(self):\n        self.items = {}',
+    'class Inventory:\n    """Items in a warehouse with their counts."""\n'
+    '    def __init__(self):\n        self.items = {}',
     "export function formatPrice(cents) { return (cents / 100).toFixed(2) + ' EUR'; }",
     " ".join(f"token_{i} = compute(value_{i}, factor={i})" for i in range(60)),
 ]
