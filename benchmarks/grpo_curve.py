@@ -46,6 +46,18 @@ def checkpoints(run_dir: Path, last_step: int) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def run_config(run_dir: Path) -> tuple[Path, Path | None]:
+    """(config.yaml, starting adapter or None) of a GRPO run, or of a chain's grpo stage folder (`--algo sft+grpo`
+    keeps one config.yaml in the chain's folder, and the stage starts from the chain's sft/adapter)."""
+    if (run_dir / "config.yaml").is_file():
+        return run_dir / "config.yaml", None
+    chain = run_dir.parent
+    if (chain / "config.yaml").is_file():
+        sft = chain / "sft" / "adapter"
+        return chain / "config.yaml", sft if (sft / "adapter_config.json").is_file() else None
+    raise SystemExit(f"{run_dir}: no config.yaml here or in {chain} (expected a GRPO run or a chain's grpo stage).")
+
+
 def rollouts_by_step(run_dir: Path, config: dict[str, Any]) -> dict[int, int]:
     """Cumulative rollouts played (sampled, kept or not) up to each logged optimizer step."""
     total, out = 0, {}
@@ -101,9 +113,10 @@ def main() -> int:
     from agent_lightning.stats import format_difference, paired_difference
 
     run_dir = args.run_dir
-    config_path = run_dir / "config.yaml"
+    config_path, start = run_config(run_dir)
     config = yaml.safe_load(config_path.read_text())
-    start = args.start or (Path(config["policy"]["init_adapter"]) if config["policy"].get("init_adapter") else None)
+    start = args.start or start or (Path(config["policy"]["init_adapter"]) if config["policy"].get("init_adapter")
+                                    else None)
     out_dir = run_dir / "curve"
     out_dir.mkdir(exist_ok=True)
     print(f"reproduce: .venv/bin/python benchmarks/grpo_curve.py {run_dir} --split {args.split} --limit {args.limit}")
