@@ -1,6 +1,6 @@
 """Held-out success against GRPO rollouts: every checkpoint of a GRPO run evaluated on the same tasks.
 
-    .venv/bin/python benchmarks/grpo_curve.py RUN_DIR [--split dev] [--limit 100] [--start ADAPTER]
+    .venv/bin/python benchmarks/grpo_curve.py RUN_DIR [--split dev] [--limit 100] [--start ADAPTER] [--steps 4,8,12]
 
 RUN_DIR is a GRPO run (or a chain's grpo stage folder) that kept its checkpoints (`--save-steps 1` and a
 `grpo.save_total_limit` large enough). The starting adapter (the run's `policy.init_adapter`, or `--start`) and each
@@ -107,6 +107,8 @@ def main() -> int:
     parser.add_argument("--split", default="dev", choices=["dev", "test", "train"])
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--start", type=Path, help="Starting adapter (default: the run's policy.init_adapter).")
+    parser.add_argument("--steps", type=lambda text: {int(x) for x in text.split(",")},
+                        help="Evaluate only these optimizer steps, e.g. 4,8,12 (default: every checkpoint).")
     args = parser.parse_args()
     import yaml
 
@@ -119,12 +121,16 @@ def main() -> int:
                                     else None)
     out_dir = run_dir / "curve"
     out_dir.mkdir(exist_ok=True)
-    print(f"reproduce: .venv/bin/python benchmarks/grpo_curve.py {run_dir} --split {args.split} --limit {args.limit}")
+    steps = f" --steps {','.join(map(str, sorted(args.steps)))}" if args.steps else ""
+    print(f"reproduce: .venv/bin/python benchmarks/grpo_curve.py {run_dir} --split {args.split} --limit {args.limit}"
+          f"{steps}")
     played = rollouts_by_step(run_dir, config)
     first = evaluate(config_path, start, args.split, args.limit, out_dir / f"{args.split}-start.json")
     points = [{"step": 0, "rollouts": 0, "success": first["success_rate"], "report": str(out_dir / "start"),
                "vs_start": paired_difference(task_successes(first), task_successes(first))}]
     for step, folder in checkpoints(run_dir, max(played, default=0)):
+        if args.steps and step not in args.steps:
+            continue
         report = evaluate(config_path, folder, args.split, args.limit, out_dir / f"{args.split}-step{step}.json")
         points.append({"step": step, "rollouts": played.get(step, 0), "success": report["success_rate"],
                        "report": folder.name, "vs_start": paired_difference(task_successes(first), task_successes(report))})

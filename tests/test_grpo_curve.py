@@ -1,0 +1,30 @@
+"""benchmarks/grpo_curve.py on a real `--algo sft+grpo` chain of the tiny config: the chain's grpo stage folder
+(no config.yaml of its own), starting from the chain's SFT adapter, only the steps asked for."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, run_cli
+
+pytestmark = pytest.mark.slow  # trains a tiny chain and evaluates three adapters
+
+
+def test_curve_of_a_chains_grpo_stage_starts_from_its_sft_adapter(tmp_path):
+    chain = tmp_path / "chain"
+    trained = run_cli("--algo", "sft+grpo", "--config", "configs/tiny.yaml", "--output-dir", str(chain),
+                      "--set", "grpo.save_steps=1", "--set", "grpo.max_steps=2", "--set", "eval.at_end=false")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert not (chain / "grpo" / "config.yaml").exists() and (chain / "config.yaml").is_file()
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "grpo_curve.py"), str(chain / "grpo"),
+                           "--split", "test", "--limit", "4", "--steps", "1"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"--adapter {chain / 'sft' / 'adapter'}" in done.stdout  # the start is the chain's SFT adapter
+    assert "checkpoint-1" in done.stdout and "checkpoint-2" not in done.stdout and "grpo/adapter" not in done.stdout
+    curve = json.loads((chain / "grpo" / "curve" / "curve.json").read_text())
+    assert [p["step"] for p in curve["points"]] == [0, 1]
+    assert curve["points"][0]["vs_start"]["n"] == 4
+    assert "--steps 1" in done.stdout  # the reproduce line carries the selection
