@@ -144,7 +144,8 @@ class GRPOSection:
                                           "(none: what is left of max_completion_length).")
     temperature: float = _f(1.0, "Sampling temperature for rollouts.")
     top_p: float = _f(1.0, "Nucleus sampling for rollouts.")
-    beta: float = _f(0.0, "KL coefficient against the reference policy (0 disables the reference model).")
+    beta: float = _f(0.0, "KL coefficient against the reference policy (0 disables it): the adapter GRPO starts "
+                           "from (policy.init_adapter, the SFT stage's), or the base model for a fresh adapter.")
     loss_type: str = _f("dapo", "TRL loss: grpo, dapo, dr_grpo, bnpo, ...")
     scale_rewards: str = _f("group", "Advantage scaling: 'group', 'batch' or 'none'.")
     skip_zero_advantage: bool = _f(True, "Skip the forward/backward of micro-batches whose every rollout has zero "
