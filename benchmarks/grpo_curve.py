@@ -46,16 +46,26 @@ def checkpoints(run_dir: Path, last_step: int) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def run_config(run_dir: Path) -> tuple[Path, Path | None]:
-    """(config.yaml, starting adapter or None) of a GRPO run, or of a chain's grpo stage folder (`--algo sft+grpo`
-    keeps one config.yaml in the chain's folder, and the stage starts from the chain's sft/adapter)."""
-    if (run_dir / "config.yaml").is_file():
-        return run_dir / "config.yaml", None
+def run_config(run_dir: Path) -> tuple[Path, dict[str, Any], Path | None]:
+    """(config.yaml, its contents, starting adapter or None) of a GRPO run, or of a chain's grpo stage folder
+    (`--algo sft+grpo` keeps one config.yaml in the chain's folder, and the stage starts from the chain's
+    sft/adapter); a run starts from its `policy.init_adapter`."""
+    import yaml
+
     chain = run_dir.parent
-    if (chain / "config.yaml").is_file():
+    if (run_dir / "config.yaml").is_file():
+        path = run_dir / "config.yaml"
+    elif (chain / "config.yaml").is_file():
+        path = chain / "config.yaml"
+    else:
+        raise SystemExit(f"{run_dir}: no config.yaml here or in {chain} (expected a GRPO run or a chain's grpo "
+                         "stage).")
+    config = yaml.safe_load(path.read_text())
+    if path.parent == chain:
         sft = chain / "sft" / "adapter"
-        return chain / "config.yaml", sft if (sft / "adapter_config.json").is_file() else None
-    raise SystemExit(f"{run_dir}: no config.yaml here or in {chain} (expected a GRPO run or a chain's grpo stage).")
+        return path, config, sft if (sft / "adapter_config.json").is_file() else None
+    init = config["policy"].get("init_adapter")
+    return path, config, Path(init) if init else None
 
 
 def rollouts_by_step(run_dir: Path, config: dict[str, Any]) -> dict[int, int]:
@@ -110,15 +120,11 @@ def main() -> int:
     parser.add_argument("--steps", type=lambda text: {int(x) for x in text.split(",")},
                         help="Evaluate only these optimizer steps, e.g. 4,8,12 (default: every checkpoint).")
     args = parser.parse_args()
-    import yaml
-
     from agent_lightning.stats import format_difference, paired_difference
 
     run_dir = args.run_dir
-    config_path, start = run_config(run_dir)
-    config = yaml.safe_load(config_path.read_text())
-    start = args.start or start or (Path(config["policy"]["init_adapter"]) if config["policy"].get("init_adapter")
-                                    else None)
+    config_path, config, start = run_config(run_dir)
+    start = args.start or start
     out_dir = run_dir / "curve"
     out_dir.mkdir(exist_ok=True)
     steps = f" --steps {','.join(map(str, sorted(args.steps)))}" if args.steps else ""

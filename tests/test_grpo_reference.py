@@ -12,7 +12,8 @@ import torch
 pytestmark = pytest.mark.slow  # builds a real TRL trainer
 
 
-def _perturbed_adapter(tmp_path):
+@pytest.fixture(scope="module")
+def start_adapter(tmp_path_factory):
     """A saved LoRA adapter on the tiny policy whose weights differ from zero (so it differs from the base)."""
     from agent_lightning.config import load_config
     from agent_lightning.policy import load_policy
@@ -23,7 +24,7 @@ def _perturbed_adapter(tmp_path):
         for name, param in model.named_parameters():
             if "lora_B" in name:
                 param.copy_(0.5 * torch.randn(param.shape, generator=generator))
-    folder = tmp_path / "start"
+    folder = tmp_path_factory.mktemp("start")
     model.save_pretrained(folder)
     return folder
 
@@ -49,13 +50,12 @@ def _logits(model, ids):
         return model(input_ids=ids).logits
 
 
-def test_kl_reference_is_the_starting_adapter_not_the_base(tmp_path):
+def test_kl_reference_is_the_starting_adapter_not_the_base(tmp_path, start_adapter):
     from trl.trainer.utils import use_adapter
 
     from agent_lightning.rollout.episodes import generation_weights
 
-    start = _perturbed_adapter(tmp_path)
-    trainer, tokenizer = _trainer(tmp_path, 0.04, start)
+    trainer, tokenizer = _trainer(tmp_path, 0.04, start_adapter)
     model = trainer.accelerator.unwrap_model(trainer.model)
     assert "ref" in model.peft_config, "TRL made no frozen copy of the starting adapter"
     assert not any(p.requires_grad for n, p in model.named_parameters() if ".ref." in n)
@@ -80,8 +80,7 @@ def test_kl_reference_is_the_starting_adapter_not_the_base(tmp_path):
     assert torch.allclose(_logits(model, ids), moved, atol=1e-5)
 
 
-def test_beta_zero_keeps_no_reference(tmp_path):
-    start = _perturbed_adapter(tmp_path)
-    trainer, _ = _trainer(tmp_path, 0.0, start)
+def test_beta_zero_keeps_no_reference(tmp_path, start_adapter):
+    trainer, _ = _trainer(tmp_path, 0.0, start_adapter)
     assert trainer.ref_model is None
     assert "ref" not in trainer.accelerator.unwrap_model(trainer.model).peft_config
