@@ -152,6 +152,11 @@ class GRPOSection:
                                          "advantage (its group scored all alike): their gradient is exactly 0 "
                                          "when beta is 0, so the weights come out the same, sooner (to the "
                                          "bit without dropout; train/zero_advantage.py; single process only).")
+    sft_replay: float = _f(0.0, "Add this x the NLL of replayed SFT demonstrations (the SFT stage's own examples) to "
+                                "the GRPO loss, so templates a round does not sample keep what SFT taught "
+                                "(InstructGPT's PPO-ptx; train/sft_replay.py). 0 (default): off.")
+    sft_replay_every: int = _f(1, "sft_replay: replay one demonstration every N micro-batches, weighted N x (the "
+                                  "same term in expectation at 1/N the cost).")
     warmup_steps: float = _f(0, "Linear LR warm-up: a number of steps, or a fraction of max_steps when below 1.")
     lr_scheduler_type: str = _f("constant", "HF scheduler name: constant, linear, cosine, ...")
     gradient_checkpointing: bool = _f(False, "Trade compute for memory (worth it on GPU for 7B; slower on CPU).")
@@ -197,7 +202,10 @@ class GRPOSection:
     def validate(self) -> None:
         """Sizes that must agree, and the choices TRL and our rollout loop know (see the class's fields)."""
         _at_least(self, "grpo", 1, "max_steps", "per_device_batch_size", "gradient_accumulation_steps",
-                  "num_generations", "num_iterations", "signal_window", "save_steps", "logging_steps")
+                  "num_generations", "num_iterations", "signal_window", "save_steps", "logging_steps",
+                  "sft_replay_every")
+        if self.sft_replay < 0:
+            raise UserError(f"grpo.sft_replay: expected a weight >= 0 (0 turns replay off), got {self.sft_replay}.")
         if self.steps_per_generation is not None and self.steps_per_generation < 1:
             raise UserError(f"grpo.steps_per_generation: expected >= 1 (or leave it unset), got "
                             f"{self.steps_per_generation}.")

@@ -8,7 +8,8 @@ Environments with tools are played by our cached multi-turn loop handed to TRL a
 (rollout/trl_rollout.py, `grpo.rollouts: cached`) or by TRL's own `environment_factory` tool loop
 (`grpo.rollouts: trl`, and always with `grpo.use_vllm`: vLLM generates there), with the tokenizer prepared for
 the policy's tool-call format (chat/tool_format.py); `env.name=agent` runs your agent program through the gateway
-(train/agent_rollout.py); single-turn ones are plain datasets.
+(train/agent_rollout.py); single-turn ones are plain datasets. With `grpo.sft_replay` each micro-batch also
+trains on a replayed SFT demonstration (train/sft_replay.py).
 
 Not covered here: SFT (train/sft.py), evaluation, multi-process launch (accelerate does it).
 """
@@ -173,7 +174,13 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
                                                suite)}
     else:
         loop = {"environment_factory": environment_factory(env_cls, memory) if has_tools else None}
-    trainer_cls = trl_compat.grpo_trainer_class(rollout_inputs=cached, skip_zero_advantage=cfg.grpo.skip_zero_advantage)
+    replay = None
+    if cfg.grpo.sft_replay > 0:
+        from agent_lightning.train.sft_replay import SFTReplay
+
+        replay = SFTReplay.from_config(cfg, env_cls, tokenizer)
+    trainer_cls = trl_compat.grpo_trainer_class(rollout_inputs=cached, skip_zero_advantage=cfg.grpo.skip_zero_advantage,
+                                                sft_replay=replay)
     trainer = trainer_cls(
         model=model,
         reward_funcs=suite.functions,

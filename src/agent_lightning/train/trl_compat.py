@@ -11,6 +11,9 @@ environment_factory). What it cannot do through that API lives here:
     `env.reset` needs) and `log_rollout_metric` reaches the private `_log_metric` (rollout/trl_rollout.py).
   - `skip_zero_advantage`: `compute_loss` returns a zero loss for micro-batches whose every advantage is 0 and
     appends to the private `_metrics` (train/zero_advantage.py says when that is exact).
+  - `sft_replay`: `compute_loss` adds the NLL of a replayed SFT demonstration to the GRPO loss (which TRL has
+    already scaled for gradient accumulation, `loss_is_scaled_for_ga`) and logs it as `sft_replay_nll` in the
+    private `_metrics` (train/sft_replay.py).
 
 Importing this module checks the installed TRL against `SUPPORTED_TRL`; any other version stops with one line that
 names the range, because a private method that changed shape would otherwise fail silently or mid-run.
@@ -22,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent_lightning.errors import UserError
+from agent_lightning.train.sft_replay import SFTReplay
 from agent_lightning.train.zero_advantage import all_zero, can_skip, zero_loss
 
 SUPPORTED_TRL = (">=1.16.0", "<1.17")  # the versions these overrides were written and tested against
@@ -44,7 +48,8 @@ def check_trl_version(version: str | None = None) -> None:
 check_trl_version()
 
 
-def grpo_trainer_class(rollout_inputs: bool = False, skip_zero_advantage: bool = False) -> type:
+def grpo_trainer_class(rollout_inputs: bool = False, skip_zero_advantage: bool = False,
+                       sft_replay: SFTReplay | None = None) -> type:
     """TRL's GRPOTrainer with the overrides asked for (see the module docstring); GRPOTrainer itself for none."""
     from trl import GRPOTrainer
 
@@ -53,6 +58,8 @@ def grpo_trainer_class(rollout_inputs: bool = False, skip_zero_advantage: bool =
         cls = _with_rollout_inputs(cls)
     if skip_zero_advantage:
         cls = _skipping_zero_advantage(cls)
+    if sft_replay is not None:  # outermost: a skipped micro-batch still replays its demonstration
+        cls = _with_sft_replay(cls, sft_replay)
     return cls
 
 
@@ -84,3 +91,27 @@ def _skipping_zero_advantage(base: type) -> type:
 
     SkipZeroAdvantage.__name__ = SkipZeroAdvantage.__qualname__ = f"SkipZeroAdvantage{base.__name__}"
     return SkipZeroAdvantage
+
+
+def _with_sft_replay(base: type, replay: SFTReplay) -> type:
+    class SFTReplayTrainer(base):
+        replay_position: int | None = None  # micro-batches trained since the run's start (resumes included)
+
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            loss = super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+            if not model.training:
+                return loss
+            if self.replay_position is None:
+                self.replay_position = self.state.global_step * self.args.gradient_accumulation_steps
+            demonstration = replay.demonstration(self.replay_position)
+            self.replay_position += 1
+            if demonstration is None:
+                return loss
+            nll = replay.nll(model, demonstration)
+            self._metrics["train"]["sft_replay_nll"].append(nll.item())
+            return loss + replay.weight(self.current_gradient_accumulation_steps) * nll
+
+    SFTReplayTrainer.__name__ = SFTReplayTrainer.__qualname__ = f"SFTReplay{base.__name__}"
+    return SFTReplayTrainer
