@@ -102,6 +102,6 @@ class SFTReplay:
         ids, mask = demonstration
         device = next(model.parameters()).device
         input_ids = torch.tensor([ids], device=device)
-        logits = model(input_ids=input_ids).logits[0, :-1]
+        logits = model(input_ids=input_ids, use_cache=False).logits[0, :-1]
         targets = torch.tensor(mask[1:], device=device, dtype=torch.bool)
         return F.cross_entropy(logits[targets].float(), input_ids[0, 1:][targets])
