@@ -1,6 +1,6 @@
 """memory/onnx_reranker.py: a cross-encoder exported to ONNX scores pairs as sentence-transformers' CrossEncoder does
-(fp32 within 1e-3, int8 within 0.03), the Reranker picks the engine by memory.backend, and a query with a cached
-export imports no torch."""
+(fp32 within 1e-3, int8 within 0.03), on every usable core whatever the load, the Reranker picks the engine by
+memory.backend, and a query with a cached export imports no torch."""
 
 from __future__ import annotations
 
@@ -80,3 +80,12 @@ def test_a_query_with_a_cached_onnx_reranker_imports_no_torch(store, tiny_cross_
     assert done.stdout == first.stdout and '"reranked_by"' in done.stdout
     modules = _imported(done.stderr)
     assert "onnxruntime" in modules and not modules & HEAVY, sorted(modules & HEAVY)
+
+
+def test_a_rerank_runs_on_every_usable_core_even_under_load(tiny_cross_encoder, cache, monkeypatch):
+    from agent_lightning.memory.onnx_embedder import usable_cores
+    from agent_lightning.memory.onnx_reranker import load_onnx_reranker
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))  # every core busy, by the load average
+    reranker = load_onnx_reranker(tiny_cross_encoder, 64, int8=False)
+    assert reranker.session.get_session_options().intra_op_num_threads == usable_cores()

@@ -13,7 +13,10 @@ with onnxruntime's BERT optimizer (kept only if it still matches), and checks it
 (int8 weights, MatMulNBits as for the embedder; checked against the scores kept at export, and the fp32 model is
 used when it drifts). A bundle that fails its check is not kept and the caller uses torch. Pairs are tokenized
 as the CrossEncoder does (the model's fast tokenizer, `longest_first` truncation at `max_length`), run in one
-batch (a rerank is 20-odd pairs) on one thread per idle core.
+batch (a rerank is 20-odd pairs) on one thread per usable core, busy or not: a rerank is a burst of a few hundred
+milliseconds, and with spinning off two threads beat one on 2 cores whether both were idle, one was busy or both
+were (int8 p50 276 / 489 / 812 ms against 511 / 609 / 1034; docs/results.md). Sized by the load average instead, a
+process that had just embedded (a benchmark, a warm gateway) counted its own work and reranked on one thread.
 
 Only single-logit sequence classifiers (what `memory train-reranker` saves, and the ms-marco cross-encoders) are
 exported; anything else raises ExportError and stays on torch.
@@ -34,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from agent_lightning.memory.onnx_embedder import bundle_dir, idle_cores
+from agent_lightning.memory.onnx_embedder import bundle_dir, usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ class OnnxCrossEncoder:
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.max_length, strategy="longest_first")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = idle_cores()
+        options.intra_op_num_threads = usable_cores()  # every core, even busy ones (module docstring)
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
