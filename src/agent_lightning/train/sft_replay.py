@@ -54,7 +54,8 @@ def tokenize_demonstration(example: dict[str, Any], tokenizer: Any, max_length: 
 
 
 class SFTReplay:
-    """The demonstrations and where the run is in them; `loss(model, position)` gives the term's NLL or None."""
+    """The tokenized demonstrations in replay order: `demonstration(position)` is micro-batch `position`'s (or None),
+    `nll(model, demonstration)` scores it, `weight(gradient_accumulation_steps)` is what the score is multiplied by."""
 
     def __init__(self, demonstrations: list[tuple[list[int], list[int]]], coef: float, every: int = 1,
                  seed: int = 0) -> None:
