@@ -41,16 +41,17 @@ def main() -> int:
     train, held = sft_examples(cfg, ENVIRONMENTS.get(cfg.env.name).obj)
     sample = random.Random(0).sample(train, min(args.demos, len(train)))
     print(f"{len(sample)} SFT training demonstrations, {len(held)} held out; mean NLL per assistant token")
+    tokenized: dict[str, list] = {}  # the same tokens under every adapter: tokenized once, with the first
     for adapter in args.adapters:
         model, tokenizer = load_for_eval(cfg, adapter)
-        prepare_for_tools(tokenizer, cfg.policy.tool_prompt)
-
-        def mean_nll(examples: list) -> float:
-            with torch.no_grad():
-                return sum(SFTReplay.nll(model, tokenize_demonstration(e, tokenizer, cfg.sft.max_length)).item()
-                           for e in examples) / max(1, len(examples))
-
-        print(f"{adapter}: train {mean_nll(sample):.4f}  held out {mean_nll(held):.4f}", flush=True)
+        if not tokenized:
+            prepare_for_tools(tokenizer, cfg.policy.tool_prompt)
+            tokenized = {name: [tokenize_demonstration(e, tokenizer, cfg.sft.max_length) for e in examples]
+                         for name, examples in (("train", sample), ("held out", held))}
+        with torch.no_grad():
+            means = {name: sum(SFTReplay.nll(model, d).item() for d in demos) / max(1, len(demos))
+                     for name, demos in tokenized.items()}
+        print(f"{adapter}: " + "  ".join(f"{name} {value:.4f}" for name, value in means.items()), flush=True)
     print(f"reproduce: .venv/bin/python benchmarks/sft_drift.py --config {args.config} {' '.join(args.adapters)} "
           f"--demos {args.demos}")
     return 0

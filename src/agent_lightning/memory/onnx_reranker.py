@@ -15,7 +15,7 @@ used when it drifts). A bundle that fails its check is not kept and the caller u
 as the CrossEncoder does (the model's fast tokenizer, `longest_first` truncation at `max_length`), run in one
 batch (a rerank is 20-odd pairs) on one thread per usable core, busy or not: a rerank is a burst of a few hundred
 milliseconds, and with spinning off two threads beat one on 2 cores whether both were idle, one was busy or both
-were (int8 p50 276 / 489 / 812 ms against 511 / 609 / 1034; docs/results.md). Sized by the load average instead, a
+were (int8 p50 319 / 489 / 812 ms against 597 / 609 / 1034; docs/results.md). Sized by the load average instead, a
 process that had just embedded (a benchmark, a warm gateway) counted its own work and reranked on one thread.
 
 Only single-logit sequence classifiers (what `memory train-reranker` saves, and the ms-marco cross-encoders) are

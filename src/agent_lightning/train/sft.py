@@ -59,19 +59,22 @@ def _dataset(examples: list[dict[str, Any]], with_tools: bool, tokenizer: Any, a
     from datasets import Dataset
 
     if with_tools:
-        rows = []
-        for e in examples:
-            out = tokenizer.apply_chat_template(e["messages"], tools=e.get("tools"), tokenize=True, return_dict=True,
-                                                return_assistant_tokens_mask=assistant_only_loss)
-            row = {"input_ids": list(out["input_ids"])}
-            if assistant_only_loss:
-                if 1 not in out["assistant_masks"]:
-                    raise UserError(f"sft: example {e.get('task_id')} has no assistant tokens under the chat template "
-                                    "(its {% generation %} markers are missing); it cannot be trained on.")
-                row["assistant_masks"] = list(out["assistant_masks"])
-            rows.append(row)
-        return Dataset.from_list(rows)
+        return Dataset.from_list([tokenize_episode(e, tokenizer, assistant_only_loss) for e in examples])
     return Dataset.from_list([{"prompt": e["messages"][:-1], "completion": e["messages"][-1:]} for e in examples])
+
+
+def tokenize_episode(example: dict[str, Any], tokenizer: Any, assistant_only_loss: bool) -> dict[str, list[int]]:
+    """A tool episode as SFT trains it: `input_ids`, and with `assistant_only_loss` the `assistant_masks` of the
+    template's generation markers (GRPO's sft_replay tokenizes its demonstrations with this too)."""
+    out = tokenizer.apply_chat_template(example["messages"], tools=example.get("tools"), tokenize=True,
+                                        return_dict=True, return_assistant_tokens_mask=assistant_only_loss)
+    row = {"input_ids": list(out["input_ids"])}
+    if assistant_only_loss:
+        if 1 not in out["assistant_masks"]:
+            raise UserError(f"sft: example {example.get('task_id')} has no assistant tokens under the chat template "
+                            "(its {% generation %} markers are missing); it cannot be trained on.")
+        row["assistant_masks"] = list(out["assistant_masks"])
+    return row
 
 
 def sft_args(cfg: Config, run_dir: Path, has_eval: bool, with_tools: bool) -> Any:

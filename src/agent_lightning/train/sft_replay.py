@@ -38,9 +38,10 @@ def tokenize_demonstration(example: dict[str, Any], tokenizer: Any, max_length: 
     generation markers (every assistant turn), a plain chat by its last assistant message."""
     messages = example["messages"]
     if example.get("tools"):
-        out = tokenizer.apply_chat_template(messages, tools=example["tools"], tokenize=True, return_dict=True,
-                                            return_assistant_tokens_mask=True)
-        ids, mask = list(out["input_ids"]), list(out["assistant_masks"])
+        from agent_lightning.train.sft import tokenize_episode
+
+        row = tokenize_episode(example, tokenizer, assistant_only_loss=True)
+        ids, mask = row["input_ids"], row["assistant_masks"]
     else:
         prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=True, add_generation_prompt=True,
                                                return_dict=True)["input_ids"]
