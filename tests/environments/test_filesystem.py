@@ -204,3 +204,27 @@ def test_final_answer(fs, reply, answer):
 ])
 def test_content_comparison_tolerates_one_trailing_newline(fs, have, want, ok):
     assert fs.same_text(have, want) is ok
+
+
+HELD_AT_EXIT = """
+from agent_lightning.registry import ENVIRONMENTS, discover
+from agent_lightning.rollout.episodes import Episode
+discover()
+fs = ENVIRONMENTS.get("filesystem").obj
+task = fs.tasks("test", 1, 0)[0]
+episodes = [Episode(fs()) for _ in range(3)]  # as play_episodes returns them, alive while the modules are torn down
+for episode in episodes:
+    episode.env.reset(**task)
+print("\\n".join(str(episode.env.workspace.root) for episode in episodes))
+"""
+
+
+def test_environments_alive_at_interpreter_exit_leave_no_error_and_no_workspace():
+    import subprocess
+    from pathlib import Path
+
+    out = subprocess.run([sys.executable, "-c", HELD_AT_EXIT], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "Exception ignored" not in out.stderr, out.stderr
+    roots = [Path(line) for line in out.stdout.split()]
+    assert len(roots) == 3 and not any(root.exists() for root in roots)

@@ -16,6 +16,7 @@ Not covered here: what a task is or how it is verified (the environments in envi
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, ClassVar
 
 from agent_lightning.envs import Environment
@@ -36,12 +37,11 @@ class WorkspaceEnvironment(Environment):
         self.ws.reset(json.loads(task.get("files") or "{}"))
         return None
 
-    def __del__(self) -> None:
-        if getattr(self, "workspace", None) is not None:
-            try:
-                self.workspace.close()
-            except ImportError:  # interpreter shutdown: the sandbox's atexit hook removes every workspace anyway
-                pass
+    def __del__(self, _finalizing: Any = sys.is_finalizing) -> None:
+        # At interpreter shutdown the sandbox's atexit hook has removed every workspace already, and the modules
+        # close() needs (this one too: hence the bound default) may be torn down, their globals None.
+        if getattr(self, "workspace", None) is not None and not _finalizing():
+            self.workspace.close()
 
     @property
     def ws(self) -> Workspace:
