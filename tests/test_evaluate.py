@@ -23,6 +23,23 @@ def test_cli_reports_json_with_tiers_for_a_tool_environment():
     assert sum(t["n"] for t in report["by_template"].values()) == 6 and "create_file" in report["by_template"]
     assert set(report["rewards"]) == {"exact_answer"}
 
+    result = run_cli("eval", "--config", "configs/tiny.yaml", "--env", "filesystem", "--tiers", "3", "--limit", "2",
+                     "--json", "--set", "grpo.max_completion_length=16", "--set", "env.max_turns=2")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["tasks"] == 2 and report["tiers"] == [3] and set(report["by_tier"]) == {"3"}
+
+
+def test_tiers_argument_is_a_comma_list_or_a_one_line_error():
+    import argparse
+
+    from agent_lightning.cli import _tiers
+
+    assert _tiers("3") == [3] and _tiers("1,2") == [1, 2]
+    for bad in ("x", ",", "1;2"):
+        with pytest.raises(argparse.ArgumentTypeError, match="tier numbers separated by commas"):
+            _tiers(bad)
+
 
 def test_a_scripted_policy_that_calls_the_reference_solution_scores_full_marks(tiny_policy, monkeypatch):
     """Replace generation by the reference trajectory (rendered in Mistral's format): the loop must execute the

@@ -2,6 +2,7 @@
 
     python main_agent_lightning.py eval --env filesystem --split test [--adapter DIR] [--limit N] [--json]
     python main_agent_lightning.py eval ... --samples 8 --temperature 0.8     # pass@1 and pass@k, sampled
+    python main_agent_lightning.py eval ... --tiers 3                         # only the split's tier-3 tasks
     report = evaluate(cfg, split="test", adapter=None, limit=None)   # {"success_rate": ..., ...}
 
 Each task is played greedily by the same rollout loop GRPO samples with (rollouts.play_episodes: the same
@@ -102,10 +103,11 @@ def split_tasks(env_cls: type, cfg: Config, split: str) -> list[dict[str, Any]]:
 
 def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit: int | None = None,
              batch_size: int | None = None, model: Any = None, tokenizer: Any = None,
-             samples: int | None = None, play: Callable[..., list[Any]] | None = None) -> dict[str, Any]:
-    """Evaluation of the policy (or `model`/`tokenizer` given) on `split`, `batch_size` (default
-    `eval.batch_size`) episodes at a time, each task `samples` times (default `eval.samples`; 1: greedy); see the
-    module docstring. `play` plays a batch instead of rollout.episodes.play_episodes (same signature): the agent
+             samples: int | None = None, play: Callable[..., list[Any]] | None = None,
+             tiers: list[int] | None = None) -> dict[str, Any]:
+    """Evaluation of the policy (or `model`/`tokenizer` given) on `split` (only its tasks of `tiers`, when given;
+    then the first `limit` of them), `batch_size` (default `eval.batch_size`) episodes at a time, each task
+    `samples` times (default `eval.samples`; 1: greedy); see the module docstring. `play` plays a batch instead of rollout.episodes.play_episodes (same signature): the agent
     environment's is serve.agents.play_agents, which its callers pass (`serve.player_for(cfg)`)."""
     from agent_lightning.registry import discover
     from agent_lightning.rewarding import RewardSuite
@@ -116,7 +118,15 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
     env_cls = environment_class(cfg)
     suite = RewardSuite.from_config(cfg.rewards, env_cls, cfg.env)
     memory = MemoryContext.for_run(cfg.memory)  # same prompts (retrieved context) as training
-    tasks = split_tasks(env_cls, cfg, split)[: limit or None]
+    tasks = split_tasks(env_cls, cfg, split)
+    if tiers:
+        if not all("tier" in task for task in tasks):
+            raise UserError(f"--tiers: env '{cfg.env.name}' tasks have no `tier`; leave --tiers out.")
+        tasks = [task for task in tasks if task["tier"] in tiers]
+    tasks = tasks[: limit or None]
+    if not tasks:
+        raise UserError(f"eval: no {split} task of env '{cfg.env.name}' is left to play"
+                        + (f" in tiers {tiers}" if tiers else "") + "; check --tiers and --limit.")
     if model is None:
         model, tokenizer = load_for_eval(cfg, adapter)
     if play is None and getattr(env_cls, "external_agent", False):
@@ -143,7 +153,7 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
         rows = _play(cfg, model, tokenizer, env_cls, suite, episodes, system, batch_size or cfg.eval.batch_size,
                      started, memory, sampling, play)
     report = summarize(rows, dict(zip(suite.names, suite.weights)), samples)
-    report.update({"env": cfg.env.name, "split": split, "tasks": len(tasks), "samples": samples,
+    report.update({"env": cfg.env.name, "split": split, "tiers": tiers or None, "tasks": len(tasks), "samples": samples,
                    "temperature": cfg.eval.temperature if samples > 1 else 0.0, "adapter": adapter,
                    "policy": cfg.policy.source, "prompt": _prompt_label(cfg),
                    "episodes_with_memory": sum(row["memory"] for row in rows),

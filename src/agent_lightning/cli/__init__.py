@@ -39,6 +39,17 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="Extra folder of reward/environment plugins (repeatable).")
 
 
+def _tiers(text: str) -> list[int]:
+    """`--tiers 1,2` -> [1, 2]; anything else is argparse's one-line error."""
+    try:
+        tiers = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}': expected tier numbers separated by commas, e.g. 1,2") from None
+    if not tiers:
+        raise argparse.ArgumentTypeError(f"'{text}': expected tier numbers separated by commas, e.g. 1,2")
+    return tiers
+
+
 def train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="main_agent_lightning.py",
@@ -89,6 +100,9 @@ def sub_parser() -> argparse.ArgumentParser:
                          "train: what training draws from.")
     ev.add_argument("--adapter", help="A PEFT adapter folder (e.g. RUN_DIR/adapter); default: the base policy.")
     ev.add_argument("--limit", type=int, help="Evaluate the first N tasks of the split.")
+    ev.add_argument("--tiers", type=_tiers, metavar="1,2",
+                    help="Only the split's tasks of these tiers (filesystem: 1 one step, 2 read then write, 3 several "
+                         "steps); --limit then counts those.")
     ev.add_argument("--batch-size", type=int, help="Episodes generated together (default: eval.batch_size).")
     ev.add_argument("--samples", type=int, help="Episodes per task (default eval.samples, 1: greedy); K > 1 samples "
                                                 "and reports pass@1 .. pass@K.")
@@ -222,7 +236,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     earlier = _read_report(args.compare) if args.compare else None
     from agent_lightning.serve import player_for
 
-    report = evaluate(cfg, args.split, args.adapter, args.limit, args.batch_size, play=player_for(cfg))
+    report = evaluate(cfg, args.split, args.adapter, args.limit, args.batch_size, play=player_for(cfg),
+                      tiers=args.tiers)
     if earlier is not None:
         from agent_lightning.evaluate import task_successes
         from agent_lightning.stats import format_difference, paired_difference
