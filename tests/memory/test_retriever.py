@@ -42,23 +42,6 @@ def test_an_unavailable_reranker_is_said_once_and_keeps_the_dense_order(store, c
     assert b and all("rerank" not in h.scores for h in a + b)
 
 
-def test_a_trained_reranker_whose_training_kept_dense_order_is_not_used(store, tiny_cross_encoder, tmp_path, caplog):
-    import json
-    import shutil
-
-    folder = tmp_path / "reranker"
-    shutil.copytree(tiny_cross_encoder, folder)
-    (folder / "training.json").write_text(json.dumps({"recipe": {"fusion_weight": 0.0, "max_length": 128}}))
-    with caplog.at_level(logging.INFO, logger="agent_lightning.memory.reranker"):
-        reranker = Reranker(str(folder), backend="torch")
-        assert not reranker.available
-    assert any("kept dense order" in r.getMessage() for r in caplog.records)
-    query = "add an item to the inventory"
-    hits = Retriever(store, candidates=6, top_n=6, reranker=reranker).search(query)
-    assert [h.id for h in hits] == [h.id for h in Retriever(store, candidates=6, top_n=6).search(query)]
-    assert all("rerank" not in h.scores for h in hits)
-
-
 def test_hybrid_fuses_bm25_over_identifiers(store):
     hits = Retriever(store, candidates=5, top_n=3, hybrid=True).search("total_units")
     assert hits[0].symbol == "Inventory" and "def total_units" in hits[0].text and hits[0].scores["bm25"] > 0

@@ -70,11 +70,6 @@ class Reranker:
                 recipe = training_recipe(folder)
                 self.max_length = int(recipe.get("max_length") or self.max_length)
                 self.fusion_weight = float(recipe.get("fusion_weight", 1.0))
-                if self.fusion_weight == 0.0:  # its training found dense order better on held-out queries
-                    self._failed = True
-                    log.info("reranker '%s': its training kept dense order (fusion weight 0: it did not beat the "
-                             "embedder on held-out queries); not reranking.", self.name)
-                    return False
                 if self.backend in ("auto", "onnx"):
                     self._model, self.engine = self._load_onnx(folder), "onnx"
                 if self._model is None:

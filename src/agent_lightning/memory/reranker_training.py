@@ -22,9 +22,9 @@ How (the recipe, and why):
   the signature and the start of the body; reranking then reads pairs at the same length).
 - Held out: `eval_queries` mined queries of other chunks score dense order against the trained reranker (MRR over
   the same `candidates`). The final score of a candidate is `w * sigmoid(logit) + (1 - w) * dense cosine`; `w`
-  (1, 0.75, 0.5, 0.25 or 0) is the one with the best held-out MRR, so a reranker that knows less than the embedder
-  about some queries does not throw the embedder's order away, and one that only hurts is not used (w 0: dense
-  order, said when it loads). Kept in `STORE/reranker/training.json` with the recipe; reranker.py applies it.
+  (1, 0.75, 0.5 or 0.25) is the one with the best held-out MRR, so a reranker that knows less than the embedder
+  about some queries does not throw the embedder's order away. Kept in `STORE/reranker/training.json` with the
+  recipe; reranker.py applies it.
 
 Not covered here: using the reranker (reranker.py: `memory.reranker: trained` resolves to STORE/reranker), other
 languages' doc comments (not mined, not stripped: their chunks are used as they are), GPUs (it runs where torch
@@ -78,11 +78,9 @@ class RerankerReport:
     curve: list[dict[str, Any]] = field(default_factory=list)  # held-out MRR during training (curve_points)
 
     def line(self) -> str:
-        kept = (" (it did not beat dense order: memory.reranker=trained keeps dense order; more mined queries, "
-                "i.e. more indexed code, or more --epochs may help)" if self.recipe.get("fusion_weight") == 0.0 else "")
         return (f"trained on {self.pairs} mined queries in {self.seconds / 60:.1f} min; held-out MRR over "
                 f"{self.recipe.get('candidates')} candidates ({self.eval_queries} queries): dense "
-                f"{self.dense_mrr:.3f} -> reranked {self.reranked_mrr:.3f}{kept}; saved {self.folder}")
+                f"{self.dense_mrr:.3f} -> reranked {self.reranked_mrr:.3f}; saved {self.folder}")
 
 
 def trained_reranker_dir(store_dir: str | Path) -> Path:
@@ -156,8 +154,7 @@ def _progress(items: list[Any], label: str, enabled: bool) -> Any:
     return tqdm(items, desc=label, unit="query", leave=False)
 
 
-# share of the reranker's score in the final one; the rest is dense. 0: dense order (the reranker is not used)
-FUSION_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
+FUSION_WEIGHTS = (1.0, 0.75, 0.5, 0.25)   # share of the reranker's score in the final one; the rest is dense
 
 
 def fused(dense: list[float], rerank: list[float], weight: float) -> list[float]:
@@ -209,7 +206,7 @@ def train_reranker(store: Any, out_dir: str | Path | None = None, max_queries: i
 
     def measure(model: Any, step: int, loss: float | None) -> None:  # one point of the learning curve
         dense, weights = held_out_mrr(store, _scorer(model), held_queries, candidates)
-        best = max((w for w in FUSION_WEIGHTS if w > 0), key=lambda w: (weights[w], w))  # the reranker used at all
+        best = max(FUSION_WEIGHTS, key=lambda w: (weights[w], w))
         curve.append({"step": step, "queries_seen": step * batch_size, "loss": loss, "dense_mrr": round(dense, 4),
                       "reranker_alone_mrr": round(weights[1.0], 4), "best_fused_mrr": round(weights[best], 4),
                       "best_weight": best})
@@ -255,7 +252,7 @@ def plot_curve(curve: list[dict[str, Any]], path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(seen, [c["dense_mrr"] for c in curve], "k--", label="dense order (the embedder)")
     ax.plot(seen, [c["reranker_alone_mrr"] for c in curve], "o-", label="reranker alone")
-    ax.plot(seen, [c["best_fused_mrr"] for c in curve], "s-", label="reranker fused with dense (best weight > 0)")
+    ax.plot(seen, [c["best_fused_mrr"] for c in curve], "s-", label="reranker fused with dense (best weight)")
     ax.set_xlabel("training queries seen")
     ax.set_ylabel("held-out MRR (mined queries)")
     ax.set_title(title)
