@@ -107,8 +107,9 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
              tiers: list[int] | None = None) -> dict[str, Any]:
     """Evaluation of the policy (or `model`/`tokenizer` given) on `split` (only its tasks of `tiers`, when given;
     then the first `limit` of them), `batch_size` (default `eval.batch_size`) episodes at a time, each task
-    `samples` times (default `eval.samples`; 1: greedy); see the module docstring. `play` plays a batch instead of rollout.episodes.play_episodes (same signature): the agent
-    environment's is serve.agents.play_agents, which its callers pass (`serve.player_for(cfg)`)."""
+    `samples` times (default `eval.samples`; 1: greedy); see the module docstring. `play` plays a batch instead of
+    rollout.episodes.play_episodes (same signature): the agent environment's is serve.agents.play_agents, which its
+    callers pass (`serve.player_for(cfg)`)."""
     from agent_lightning.registry import discover
     from agent_lightning.rewarding import RewardSuite
     from agent_lightning.envs import environment_class, prompt_prefix
