@@ -216,15 +216,18 @@ episodes = [Episode(fs()) for _ in range(3)]  # as play_episodes returns them, a
 for episode in episodes:
     episode.env.reset(**task)
 print("\\n".join(str(episode.env.workspace.root) for episode in episodes))
+from agent_lightning.sandbox.owners import UID_LOCKS  # as root each workspace holds a uid lock file until released
+print("\\n".join(f"{UID_LOCKS}/{episode.env.workspace.owner[0]}" for episode in episodes
+                 if episode.env.workspace.owner))
 """
 
 
-def test_environments_alive_at_interpreter_exit_leave_no_error_and_no_workspace():
+def test_environments_alive_at_interpreter_exit_leave_no_error_no_workspace_and_no_uid_lock():
     import subprocess
     from pathlib import Path
 
     out = subprocess.run([sys.executable, "-c", HELD_AT_EXIT], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "Exception ignored" not in out.stderr, out.stderr
-    roots = [Path(line) for line in out.stdout.split()]
-    assert len(roots) == 3 and not any(root.exists() for root in roots)
+    left = [Path(line) for line in out.stdout.split()]  # 3 workspace folders, then (as root) 3 uid lock files
+    assert len(left) in (3, 6) and not [path for path in left if path.exists()]

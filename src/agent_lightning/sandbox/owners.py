@@ -9,6 +9,7 @@ Not covered here: running code as that owner (process.py) or the files it owns (
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import secrets
@@ -19,6 +20,7 @@ SANDBOX_IDS = 3_000_000  # first uid/gid of the per-workspace range (root only)
 SANDBOX_ID_COUNT = 10_000_000
 UID_LOCKS = os.path.join(tempfile.gettempdir(), "agent-lightning-uids")
 _reserved: dict[int, int] = {}  # uid -> fd holding its lock
+_reserved_by: dict[int, int] = {}  # uid -> pid of the process that reserved it (a forked child holds copies)
 
 
 def sandbox_owner() -> tuple[int, int] | None:
@@ -43,7 +45,7 @@ def sandbox_owner() -> tuple[int, int] | None:
         except (BlockingIOError, FileNotFoundError):
             os.close(fd)
             continue
-        _reserved[uid] = fd
+        _reserved[uid], _reserved_by[uid] = fd, os.getpid()
         return uid, uid
     raise RuntimeError("no free sandbox uid")
 
@@ -57,3 +59,15 @@ def release_owner(owner: tuple[int, int] | None) -> None:
         except FileNotFoundError:
             pass
         os.close(_reserved.pop(owner[0]))
+        _reserved_by.pop(owner[0], None)
+
+
+def _release_all_at_exit() -> None:
+    """Give back every uid this process reserved and still holds: workspaces alive at exit are not closed one by
+    one (workspace.py's own hook removes their folders), and a lock file left behind would pile up in UID_LOCKS.
+    A forked child's copies of its parent's reservations are not its to release."""
+    for uid in [uid for uid, pid in _reserved_by.items() if pid == os.getpid() and uid in _reserved]:
+        release_owner((uid, uid))
+
+
+atexit.register(_release_all_at_exit)
