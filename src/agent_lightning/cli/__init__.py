@@ -44,7 +44,7 @@ def _tiers(text: str) -> list[int]:
     try:
         tiers = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}': expected tier numbers separated by commas, e.g. 1,2") from None
+        tiers = []
     if not tiers:
         raise argparse.ArgumentTypeError(f"'{text}': expected tier numbers separated by commas, e.g. 1,2")
     return tiers

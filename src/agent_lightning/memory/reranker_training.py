@@ -203,9 +203,11 @@ def train_reranker(store: Any, out_dir: str | Path | None = None, max_queries: i
     out = Path(out_dir) if out_dir else trained_reranker_dir(store.dir)
     held_queries = [(p.query, p.chunk_id) for p in held]
     curve: list[dict[str, Any]] = []
+    measured: list[tuple[float, dict[float, float]]] = []  # (dense, by weight) of each point; the last is the end
 
     def measure(model: Any, step: int, loss: float | None) -> None:  # one point of the learning curve
         dense, weights = held_out_mrr(store, _scorer(model), held_queries, candidates)
+        measured.append((dense, weights))
         best = max(FUSION_WEIGHTS, key=lambda w: (weights[w], w))
         curve.append({"step": step, "queries_seen": step * batch_size, "loss": loss, "dense_mrr": round(dense, 4),
                       "reranker_alone_mrr": round(weights[1.0], 4), "best_fused_mrr": round(weights[best], 4),
@@ -215,7 +217,8 @@ def train_reranker(store: Any, out_dir: str | Path | None = None, max_queries: i
 
     model = _fit(train, out, base, epochs, batch_size, learning_rate, max_length, seed, progress,
                  measure if curve_points > 0 else None, curve_points)
-    dense_mrr, by_weight = held_out_mrr(store, _scorer(model), held_queries, candidates)
+    dense_mrr, by_weight = measured[-1] if measured else held_out_mrr(store, _scorer(model), held_queries,
+                                                                      candidates)
     weight = max(FUSION_WEIGHTS, key=lambda w: (by_weight[w], w))  # ties: the reranker alone
     recipe = {"queries": len(train), "doc_queries": sum(p.source == "doc" for p in train), "negatives": negatives,
               "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "max_length": max_length,
@@ -292,10 +295,12 @@ def _fit(train: list[Pair], out: Path, base: str | None, epochs: float, batch_si
             dataloader_drop_last=True)
         callbacks = []
         if measure is not None:
-            class Curve(TrainerCallback):
+            class Curve(TrainerCallback):  # the last point is the last step: train_reranker reuses it
+                def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                    self.at = {max(1, round(state.max_steps * k / points)) for k in range(1, points + 1)}
+
                 def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-                    at = {max(1, round(state.max_steps * k / points)) for k in range(1, points + 1)}
-                    if state.global_step in at:
+                    if state.global_step in self.at:
                         losses = [h["loss"] for h in state.log_history if "loss" in h]
                         model.eval()  # predict() does not switch dropout off itself
                         measure(model, state.global_step, losses[-1] if losses else None)

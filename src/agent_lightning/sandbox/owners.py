@@ -19,8 +19,7 @@ NOBODY = (65534, 65534)
 SANDBOX_IDS = 3_000_000  # first uid/gid of the per-workspace range (root only)
 SANDBOX_ID_COUNT = 10_000_000
 UID_LOCKS = os.path.join(tempfile.gettempdir(), "agent-lightning-uids")
-_reserved: dict[int, int] = {}  # uid -> fd holding its lock
-_reserved_by: dict[int, int] = {}  # uid -> pid of the process that reserved it (a forked child holds copies)
+_reserved: dict[int, tuple[int, int]] = {}  # uid -> (fd holding its lock, pid that reserved it: a fork holds copies)
 
 
 def sandbox_owner() -> tuple[int, int] | None:
@@ -45,7 +44,7 @@ def sandbox_owner() -> tuple[int, int] | None:
         except (BlockingIOError, FileNotFoundError):
             os.close(fd)
             continue
-        _reserved[uid], _reserved_by[uid] = fd, os.getpid()
+        _reserved[uid] = fd, os.getpid()
         return uid, uid
     raise RuntimeError("no free sandbox uid")
 
@@ -58,15 +57,14 @@ def release_owner(owner: tuple[int, int] | None) -> None:
             os.unlink(os.path.join(UID_LOCKS, str(owner[0])))
         except FileNotFoundError:
             pass
-        os.close(_reserved.pop(owner[0]))
-        _reserved_by.pop(owner[0], None)
+        os.close(_reserved.pop(owner[0])[0])
 
 
 def _release_all_at_exit() -> None:
     """Give back every uid this process reserved and still holds: workspaces alive at exit are not closed one by
     one (workspace.py's own hook removes their folders), and a lock file left behind would pile up in UID_LOCKS.
     A forked child's copies of its parent's reservations are not its to release."""
-    for uid in [uid for uid, pid in _reserved_by.items() if pid == os.getpid() and uid in _reserved]:
+    for uid in [uid for uid, (_, pid) in _reserved.items() if pid == os.getpid()]:
         release_owner((uid, uid))
 
 
