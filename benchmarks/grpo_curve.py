@@ -1,6 +1,7 @@
 """Held-out success against GRPO rollouts: every checkpoint of a GRPO run evaluated on the same tasks.
 
     .venv/bin/python benchmarks/grpo_curve.py RUN_DIR [--split dev] [--limit 100] [--start ADAPTER] [--steps 4,8,12]
+        [--dev-size 300 --tiers 1,2] [--against OTHER_RUN_DIR]
 
 RUN_DIR is a GRPO run (or a chain's grpo stage folder) that kept its checkpoints (`--save-steps 1` and a
 `grpo.save_total_limit` large enough). The starting adapter (the run's `policy.init_adapter`, or `--start`) and each
@@ -11,7 +12,13 @@ signal-first is off).
 
 Prints one row per point: optimizer step, rollouts played, success, and the paired difference from the start (95%
 bootstrap interval, tasks won and lost, n); writes RUN_DIR/curve/<point>.json (reused when present, so an
-interrupted curve continues), RUN_DIR/curve/curve.json and RUN_DIR/curve/curve.png.
+interrupted curve continues), RUN_DIR/curve/curve.json and RUN_DIR/curve/curve.png (with `--dev-size`, `--tiers`
+or another `--limit`, each file's name starts with the selection, e.g. curve/dev300-tiers12-limit1000-step4.json).
+
+`--dev-size N` widens the dev split (`env.dev_size`; its first 100 tasks stay the usual ones) and `--tiers 1,2` keeps
+only those tiers' tasks (`eval --tiers`): a tier no adapter solves adds evaluation time and no pairs that differ.
+`--against OTHER_RUN_DIR` also prints, at each step both runs evaluated with the same options, this run minus the
+other, paired task by task (two recipes from one start, compared without re-evaluating either).
 
 Use `--split dev` (the default) to choose a recipe or a checkpoint; `--split test` only for the final number.
 Not covered: sampling noise of a single greedy evaluation per point (one seed; rerun with --set env.seed=N).
@@ -82,9 +89,23 @@ def rollouts_by_step(run_dir: Path, config: dict[str, Any]) -> dict[int, int]:
     return out
 
 
-def evaluate(config: Path, adapter: Path | None, split: str, limit: int, out: Path) -> dict[str, Any]:
-    return cached_eval(out, "--config", str(config), "--split", split, "--limit", str(limit),
+def evaluate(config: Path, adapter: Path | None, split: str, limit: int, out: Path,
+             extra: list[str]) -> dict[str, Any]:
+    return cached_eval(out, "--config", str(config), "--split", split, "--limit", str(limit), *extra,
                        *(["--adapter", str(adapter)] if adapter else []))
+
+
+def selection(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """The cached reports' name prefix and the extra `eval` arguments of the task selection asked for: one prefix
+    per selection, so reports of different task sets never mix (`dev-step4.json` is the default selection's)."""
+    prefix, extra = args.split, []
+    if args.dev_size:
+        prefix, extra = f"{prefix}{args.dev_size}", [*extra, "--set", f"env.dev_size={args.dev_size}"]
+    if args.tiers:
+        prefix, extra = f"{prefix}-tiers{args.tiers.replace(',', '')}", [*extra, "--tiers", args.tiers]
+    if args.limit != 100:
+        prefix = f"{prefix}-limit{args.limit}"
+    return prefix, extra
 
 
 def plot(points: list[dict[str, Any]], out: Path, title: str) -> None:
@@ -119,6 +140,10 @@ def main() -> int:
     parser.add_argument("--start", type=Path, help="Starting adapter (default: the run's policy.init_adapter).")
     parser.add_argument("--steps", type=lambda text: {int(x) for x in text.split(",")},
                         help="Evaluate only these optimizer steps, e.g. 4,8,12 (default: every checkpoint).")
+    parser.add_argument("--dev-size", type=int, help="Tasks of the dev split (env.dev_size; default: the config's).")
+    parser.add_argument("--tiers", help="Only the split's tasks of these tiers, e.g. 1,2 (eval --tiers).")
+    parser.add_argument("--against", type=Path, metavar="OTHER_RUN_DIR",
+                        help="Another GRPO run from the same start: print this run minus it at the steps both have.")
     args = parser.parse_args()
     from agent_lightning.stats import format_difference, paired_difference
 
@@ -127,27 +152,42 @@ def main() -> int:
     start = args.start or start
     out_dir = run_dir / "curve"
     out_dir.mkdir(exist_ok=True)
-    steps = f" --steps {','.join(map(str, sorted(args.steps)))}" if args.steps else ""
+    prefix, extra = selection(args)
+    options = "".join(f" --{flag} {value}" for flag, value in (
+        ("start", args.start), ("steps", ",".join(map(str, sorted(args.steps or ())))), ("dev-size", args.dev_size),
+        ("tiers", args.tiers), ("against", args.against)) if value)
     print(f"reproduce: .venv/bin/python benchmarks/grpo_curve.py {run_dir} --split {args.split} --limit {args.limit}"
-          f"{steps}")
+          f"{options}")
     played = rollouts_by_step(run_dir, config)
-    first = evaluate(config_path, start, args.split, args.limit, out_dir / f"{args.split}-start.json")
+    first = evaluate(config_path, start, args.split, args.limit, out_dir / f"{prefix}-start.json", extra)
     points = [{"step": 0, "rollouts": 0, "success": first["success_rate"], "report": str(out_dir / "start"),
                "vs_start": paired_difference(task_successes(first), task_successes(first))}]
     for step, folder in checkpoints(run_dir, max(played, default=0)):
         if args.steps and step not in args.steps:
             continue
-        report = evaluate(config_path, folder, args.split, args.limit, out_dir / f"{args.split}-step{step}.json")
+        report = evaluate(config_path, folder, args.split, args.limit, out_dir / f"{prefix}-step{step}.json", extra)
         points.append({"step": step, "rollouts": played.get(step, 0), "success": report["success_rate"],
-                       "report": folder.name, "vs_start": paired_difference(task_successes(first), task_successes(report))})
+                       "report": folder.name,
+                       "vs_start": paired_difference(task_successes(first), task_successes(report))})
+        if args.against and (args.against / "curve" / f"{prefix}-step{step}.json").is_file():
+            other = json.loads((args.against / "curve" / f"{prefix}-step{step}.json").read_text())
+            points[-1]["vs_against"] = paired_difference(task_successes(other), task_successes(report))
     print(f"\n{run_dir}: {args.split} split, {first['n']} tasks, greedy")
     print(f"{'step':>5s} {'rollouts':>9s} {'success':>8s}  vs start (paired, 95% interval)")
     for p in points:
         print(f"{p['step']:5d} {p['rollouts']:9d} {100 * p['success']:7.1f}%  {format_difference(p['vs_start'])}")
-    (out_dir / "curve.json").write_text(json.dumps({"split": args.split, "limit": args.limit, "points": points},
-                                                   indent=1) + "\n")
-    plot(points, out_dir / "curve.png", f"{run_dir.name}: {args.split} split, {first['n']} tasks")
-    print(f"plot: {out_dir / 'curve.png'}")
+    compared = [p for p in points if "vs_against" in p]
+    if compared:
+        print(f"\n{run_dir} minus {args.against} (paired, 95% interval), at the steps both evaluated:")
+        for p in compared:
+            print(f"{p['step']:5d}  {format_difference(p['vs_against'])}")
+    elif args.against:
+        print(f"\n{args.against}: no report of these steps with these options (run grpo_curve.py on it first)")
+    stem = "curve" if prefix == args.split else f"{prefix}-curve"  # the default selection keeps its old names
+    (out_dir / f"{stem}.json").write_text(
+        json.dumps({"split": args.split, "limit": args.limit, "eval_args": extra, "points": points}, indent=1) + "\n")
+    plot(points, out_dir / f"{stem}.png", f"{run_dir.name}: {args.split} split, {first['n']} tasks")
+    print(f"plot: {out_dir / f'{stem}.png'}")
     return 0
 
 

@@ -28,3 +28,18 @@ def test_curve_of_a_chains_grpo_stage_starts_from_its_sft_adapter(tmp_path):
     assert [p["step"] for p in curve["points"]] == [0, 1]
     assert curve["points"][0]["vs_start"]["n"] == 4
     assert "--steps 1" in done.stdout  # the reproduce line carries the selection
+
+    # a wider dev split, compared against a run's own reports: the cached files are named by the selection, the
+    # default selection's are left alone, and the paired difference of a run against itself is exactly zero
+    again = subprocess.run([sys.executable, str(REPO / "benchmarks" / "grpo_curve.py"), str(chain / "grpo"),
+                            "--split", "dev", "--dev-size", "6", "--limit", "3", "--steps", "1",
+                            "--against", str(chain / "grpo")],
+                           cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "--set env.dev_size=6" in again.stdout
+    curve_dir = chain / "grpo" / "curve"
+    assert (curve_dir / "dev6-limit3-step1.json").is_file() and (curve_dir / "dev6-limit3-curve.png").is_file()
+    wide = json.loads((curve_dir / "dev6-limit3-curve.json").read_text())
+    assert wide["points"][1]["vs_against"]["n"] == 3 and wide["points"][1]["vs_against"]["difference"] == 0
+    assert "minus" in again.stdout
+    assert json.loads((curve_dir / "curve.json").read_text()) == curve  # the default selection's curve untouched
