@@ -24,7 +24,7 @@ def test_curve_of_a_chains_grpo_stage_starts_from_its_sft_adapter(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"--adapter {chain / 'sft' / 'adapter'}" in done.stdout  # the start is the chain's SFT adapter
     assert "checkpoint-1" in done.stdout and "checkpoint-2" not in done.stdout and "grpo/adapter" not in done.stdout
-    curve = json.loads((chain / "grpo" / "curve" / "curve.json").read_text())
+    curve = json.loads((chain / "grpo" / "curve" / "test-limit4-curve.json").read_text())  # named by the selection
     assert [p["step"] for p in curve["points"]] == [0, 1]
     assert curve["points"][0]["vs_start"]["n"] == 4
     assert "--steps 1" in done.stdout  # the reproduce line carries the selection
@@ -42,4 +42,4 @@ def test_curve_of_a_chains_grpo_stage_starts_from_its_sft_adapter(tmp_path):
     wide = json.loads((curve_dir / "dev6-limit3-curve.json").read_text())
     assert wide["points"][1]["vs_against"]["n"] == 3 and wide["points"][1]["vs_against"]["difference"] == 0
     assert "minus" in again.stdout
-    assert json.loads((curve_dir / "curve.json").read_text()) == curve  # the default selection's curve untouched
+    assert json.loads((curve_dir / "test-limit4-curve.json").read_text()) == curve  # the first curve untouched
