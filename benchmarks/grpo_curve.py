@@ -108,7 +108,10 @@ def selection(args: argparse.Namespace) -> tuple[str, list[str]]:
     return prefix, extra
 
 
-def plot(points: list[dict[str, Any]], out: Path, title: str) -> None:
+def plot(points: list[dict[str, Any]], out: Path, title: str, name: str,
+         other: tuple[str, list[dict[str, Any]]] | None = None) -> None:
+    """Success of run `name` against rollouts played, with the start's paired interval; `other` (a run's name and
+    its curve's points, from `--against`) is drawn beside it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -121,7 +124,10 @@ def plot(points: list[dict[str, Any]], out: Path, title: str) -> None:
     lows = [base + 100 * (p["vs_start"]["low"] or 0) for p in points]
     highs = [base + 100 * (p["vs_start"]["high"] or 0) for p in points]
     ax.fill_between(xs, lows, highs, alpha=0.2, label="start + paired 95% interval")
-    ax.plot(xs, ys, marker="o", label="held-out success")
+    ax.plot(xs, ys, marker="o", label=f"held-out success ({name})" if other else "held-out success")
+    if other:
+        ax.plot([p["rollouts"] for p in other[1]], [100 * p["success"] for p in other[1]], marker="s",
+                linestyle="--", label=f"held-out success ({other[0]})")
     ax.axhline(base, color="grey", linestyle="--", linewidth=1, label="start")
     ax.set_xlabel("GRPO rollouts played")
     ax.set_ylabel("success (%)")
@@ -145,6 +151,8 @@ def main() -> int:
     parser.add_argument("--against", type=Path, metavar="OTHER_RUN_DIR",
                         help="Another GRPO run from the same start: print this run minus it at the steps both have.")
     args = parser.parse_args()
+    if args.dev_size and args.split != "dev":
+        parser.error(f"--dev-size sizes the dev split; drop it or use --split dev (not --split {args.split})")
     from agent_lightning.stats import format_difference, paired_difference
 
     run_dir = args.run_dir
@@ -169,8 +177,9 @@ def main() -> int:
         points.append({"step": step, "rollouts": played.get(step, 0), "success": report["success_rate"],
                        "report": folder.name,
                        "vs_start": paired_difference(task_successes(first), task_successes(report))})
-        if args.against and (args.against / "curve" / f"{prefix}-step{step}.json").is_file():
-            other = json.loads((args.against / "curve" / f"{prefix}-step{step}.json").read_text())
+        other_report = args.against / "curve" / f"{prefix}-step{step}.json" if args.against else None
+        if other_report is not None and other_report.is_file():
+            other = json.loads(other_report.read_text())
             points[-1]["vs_against"] = paired_difference(task_successes(other), task_successes(report))
     print(f"\n{run_dir}: {args.split} split, {first['n']} tasks, greedy")
     print(f"{'step':>5s} {'rollouts':>9s} {'success':>8s}  vs start (paired, 95% interval)")
@@ -186,7 +195,11 @@ def main() -> int:
     stem = "curve" if prefix == args.split else f"{prefix}-curve"  # the default selection keeps its old names
     (out_dir / f"{stem}.json").write_text(
         json.dumps({"split": args.split, "limit": args.limit, "eval_args": extra, "points": points}, indent=1) + "\n")
-    plot(points, out_dir / f"{stem}.png", f"{run_dir.name}: {args.split} split, {first['n']} tasks")
+    other_curve = args.against / "curve" / f"{stem}.json" if args.against else None
+    other = (str(args.against), json.loads(other_curve.read_text())["points"]) \
+        if other_curve and other_curve.is_file() else None
+    plot(points, out_dir / f"{stem}.png", f"{run_dir.name}: {args.split} split, {first['n']} tasks", str(run_dir),
+         other)
     print(f"plot: {out_dir / f'{stem}.png'}")
     return 0
 
