@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -100,11 +101,13 @@ def selection(args: argparse.Namespace) -> tuple[str, list[str]]:
     per selection, so reports of different task sets never mix (`dev-step4.json` is the default selection's)."""
     prefix, extra = args.split, []
     if args.dev_size:
-        prefix, extra = f"{prefix}{args.dev_size}", [*extra, "--set", f"env.dev_size={args.dev_size}"]
+        prefix += str(args.dev_size)
+        extra += ["--set", f"env.dev_size={args.dev_size}"]
     if args.tiers:
-        prefix, extra = f"{prefix}-tiers{args.tiers.replace(',', '')}", [*extra, "--tiers", args.tiers]
+        prefix += f"-tiers{args.tiers.replace(',', '')}"
+        extra += ["--tiers", args.tiers]
     if args.limit != 100:
-        prefix = f"{prefix}-limit{args.limit}"
+        prefix += f"-limit{args.limit}"
     return prefix, extra
 
 
@@ -161,11 +164,7 @@ def main() -> int:
     out_dir = run_dir / "curve"
     out_dir.mkdir(exist_ok=True)
     prefix, extra = selection(args)
-    options = "".join(f" --{flag} {value}" for flag, value in (
-        ("start", args.start), ("steps", ",".join(map(str, sorted(args.steps or ())))), ("dev-size", args.dev_size),
-        ("tiers", args.tiers), ("against", args.against)) if value)
-    print(f"reproduce: .venv/bin/python benchmarks/grpo_curve.py {run_dir} --split {args.split} --limit {args.limit}"
-          f"{options}")
+    print(f"reproduce: .venv/bin/python benchmarks/grpo_curve.py {shlex.join(sys.argv[1:])}")
     played = rollouts_by_step(run_dir, config)
     first = evaluate(config_path, start, args.split, args.limit, out_dir / f"{prefix}-start.json", extra)
     points = [{"step": 0, "rollouts": 0, "success": first["success_rate"], "report": str(out_dir / "start"),
