@@ -29,7 +29,8 @@ ENVIRONMENT = textwrap.dedent('''
         @classmethod
         def tasks(cls, split, size, seed):
             kinds = ["pass", "fail", "mixed", "mixed", "mixed"]
-            return [{"task_id": f"{kinds[i % 5]}-{split}-{i}", "prompt": f"Note thing {i}."} for i in range(size)]
+            return [{"task_id": f"{kinds[i % 5]}-{split}-{i}", "kind": kinds[i % 5], "prompt": f"Note thing {i}."}
+                    for i in range(size)]
 
         def note(self, text: str) -> str:
             """Write a note.
@@ -48,8 +49,8 @@ ENVIRONMENT = textwrap.dedent('''
 ''')
 
 
-def grpo(plugins, run_dir, signal_first: bool):
-    result = run_cli("--algo", "grpo", "--config", "tiny", "--plugin-dir", str(plugins),
+def grpo(plugins, run_dir, signal_first: bool, *extra: str):
+    result = run_cli(*extra, "--algo", "grpo", "--config", "tiny", "--plugin-dir", str(plugins),
                      "--set", "env.name=three_kinds", "--set", "env.train_size=20", "--set", "env.max_turns=1",
                      "--set", "rewards=[{name: task_success}]", "--set", "grpo.num_generations=4",
                      "--set", "grpo.per_device_batch_size=4", "--set", "grpo.gradient_accumulation_steps=3",
@@ -70,7 +71,7 @@ def runs(tmp_path_factory):
     plugins = tmp_path_factory.mktemp("plugins")
     (plugins / "three_kinds.py").write_text(ENVIRONMENT)
     root = tmp_path_factory.mktemp("runs")
-    return grpo(plugins, root / "on", True), grpo(plugins, root / "off", False)
+    return grpo(plugins, root / "on", True, "--set", "grpo.signal_spread=kind"), grpo(plugins, root / "off", False)
 
 
 def _groups(records):
@@ -93,6 +94,16 @@ def test_flat_groups_are_replaced_by_groups_with_signal(runs):
     assert all(m["sampling/rollouts"] == 4 * m["sampling/groups_sampled"] for m in sampling)
     assert sampling[0]["sampling/groups_sampled"] >= 8  # grpo.signal_pass_groups: the round's 3 and 5 spares
     assert all(m["sampling/signal_rollouts_per_minute"] > 0 for m in sampling)
+    assert sum(m["sampling/swapped_for_spread"] for m in sampling) >= 1  # grpo.signal_spread=kind reached the sampler
+
+
+@pytest.mark.slow
+def test_a_spread_column_the_tasks_lack_is_a_one_line_error(tmp_path):
+    result = run_cli("--algo", "grpo", "--config", "tiny", "--set", "env.name=filesystem",
+                     "--set", "grpo.signal_first=true", "--set", "grpo.signal_spread=colour",
+                     "--set", "grpo.max_steps=1", "--output-dir", str(tmp_path / "run"))
+    assert result.returncode != 0
+    assert "grpo.signal_spread=colour" in result.stderr and "no such column" in result.stderr, result.stderr[-2000:]
 
 
 @pytest.mark.slow
@@ -186,3 +197,25 @@ def test_a_wide_pass_fills_flat_slots_with_its_groups_that_carry_signal():
     rollouts._fill(rows, episodes, scores, played, list("XXYYZZWW"), played_scores, stats)
     assert [r["task_id"] for r in rows] == list("xxbbzz") and episodes == list("XXBBZZ")
     assert scores == [0.0, 1.0, 0.0, 1.0, 1.0, 0.0] and stats.groups_replaced == 2  # w: a spare no slot needed
+
+
+def test_spread_swaps_a_repeated_template_for_one_not_in_the_round():
+    pool = [{"task_id": f"{kind}{i}", "template": kind} for kind in "abc" for i in range(20)]
+    rows = [dict(pool[i]) for i in (0, 0, 1, 1, 2, 2, 40, 40)]  # a, a, a, c
+    stats = RoundStats()
+    spread = SignalFirst(pool=pool, group_size=2, seed=0, spread="template").before_round(rows, stats)
+    templates = [spread[i]["template"] for i in range(0, 8, 2)]
+    assert templates[0] == "a" and templates[3] == "c" and "b" in templates  # the one value missing came in
+    assert stats.swapped_for_spread == 1 and spread[0] == rows[0] and spread[6:] == rows[6:]
+    assert sorted(templates) == ["a", "a", "b", "c"]  # a second swap had no value left: the group stays
+    assert all(spread[i]["task_id"] == spread[i + 1]["task_id"] for i in range(0, 8, 2))  # whole groups
+    unspread = SignalFirst(pool=pool, group_size=2, seed=0).before_round(rows, RoundStats())
+    assert unspread == rows
+
+
+def test_spread_replacements_come_from_templates_not_in_the_round_first():
+    pool = [{"task_id": f"{kind}{i}", "template": kind} for kind in "abcd" for i in range(20)]
+    sampler = SignalFirst(pool=pool, group_size=2, seed=0, spread="template")
+    rows = [dict(pool[0])] * 2 + [dict(pool[20])] * 2  # a, b
+    drawn = [group[0]["template"] for group in sampler.draw_groups(rows, 4)]
+    assert sorted(drawn[:2]) == ["c", "d"] and len(drawn) == 4  # then any template: none left unused

@@ -195,6 +195,9 @@ class GRPOSection:
                                 "whose last signal_history groups were flat is predicted flat too, and replacements "
                                 "favour families whose groups carried signal. '' (default): tasks only; with "
                                 "`template` the long file-task recipe lost dev success (docs/results.md).")
+    signal_spread: str = _f("", "signal_first: a task column (e.g. `template`) whose values a round's groups should "
+                                "not repeat: duplicates are swapped before playing, and replacements drawn from "
+                                "values not yet in the round, while the pool has them. '' (default): off.")
     signal_window: int = _f(5, "Sampling rounds (steps, unless grpo.steps_per_generation groups several) over "
                                  "which a constant / always-None reward, zero-signal or shaping-only batches are "
                                  "flagged.")

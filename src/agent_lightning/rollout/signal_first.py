@@ -18,6 +18,12 @@ rollouts and learns nothing from them. Three levers, all on training tasks only 
     are alike, so each family's recent groups are remembered too (the last `FAMILY_WINDOW`): a family whose last
     `history` groups were all flat is predicted flat like a task, and replacements are drawn with weight
     (groups with signal + 1/2) / (groups + 1) of their family, so a round learns within itself which families teach.
+  - spread (off unless `spread` names a column, e.g. `template`): a round's groups are drawn from distinct
+    values of that column while the pool has values not yet in the round. TRL's sampler draws tasks uniformly, so
+    8 groups from 11 templates cover about 6 of them and a round can train twice on one kind of task and not at
+    all on another; with spread, a group whose value is already in the round is swapped (before playing) for a
+    task of a value not in it, and replacements are drawn from values not in the round the same way (any value
+    when none is left). Unlike families it predicts nothing: it only widens what each round covers.
   - replacement: after a round is played and scored, each flat group is replaced by a fresh task's group, played
     in one batch, up to `passes` extra passes; a replacement that is flat too leaves the old group in place for
     the next pass. As DAPO's dynamic sampling (arXiv 2503.14476), with a cap instead of sampling without end.
@@ -28,7 +34,7 @@ rollouts and learns nothing from them. Three levers, all on training tasks only 
 
 What the round finally trains on may still hold flat groups (when the cap is reached); their micro-batches cost
 little (train/zero_advantage.py). Counts per round (`stats`): groups sampled, groups in the round with signal,
-groups replaced, tasks skipped as predicted flat, rollouts played.
+groups replaced, tasks skipped as predicted flat, groups swapped for spread, rollouts played.
 
 The history and the random stream are saved with each checkpoint (`state_dict`, train/grpo.py writes them as
 checkpoint-N/signal_first.json) and restored on --resume, so a resumed run samples as the uninterrupted one would.
@@ -51,6 +57,7 @@ class RoundStats:
     groups_with_signal: int = 0
     groups_replaced: int = 0
     skipped_predicted_flat: int = 0
+    swapped_for_spread: int = 0
     rollouts: int = 0
 
 
@@ -64,6 +71,7 @@ class SignalFirst:
     seed: int = 0
     pass_groups: int = 0  # each pass plays at least this many groups (spares included); 0: only those needed
     family: str | None = None  # the row column that groups alike tasks (None: tasks only)
+    spread: str | None = None  # the row column whose values a round's groups should not repeat (None: no spread)
     _seen: dict[str, list[bool]] = field(default_factory=dict)  # task id -> flat?, most recent last
     _families: dict[str, list[bool]] = field(default_factory=dict)  # family -> flat?, most recent last
     _rng: random.Random = field(init=False)
@@ -121,20 +129,36 @@ class SignalFirst:
             raise ValueError(f"{len(rows)} rows are not whole groups of {self.group_size}")
         return [rows[i:i + self.group_size] for i in range(0, len(rows), self.group_size)]
 
+    def spread_of(self, row: dict[str, Any]) -> str | None:
+        value = row.get(self.spread) if self.spread else None
+        return None if value is None else str(value)
+
     def before_round(self, rows: list[dict[str, Any]], stats: RoundStats) -> list[dict[str, Any]]:
-        """`rows` with each group of a task predicted flat swapped for a group of another task (see module doc)."""
+        """`rows` with each group of a task predicted flat swapped for a group of another task, and with `spread`,
+        each group whose value a group before it already has swapped for one of a value not in the round (see
+        module doc)."""
         groups = self.groups(rows)
         used = {str(g[0]["task_id"]) for g in groups}
+        kept: set[str | None] = set()  # spread values of the groups placed so far
         out = []
-        for group in groups:
+        for k, group in enumerate(groups):
+            fresh = None
             if self.predicted_flat(group[0]) and self._rng.random() >= self.explore:
-                fresh = self._draw(used)
-                if fresh is not None:
-                    stats.skipped_predicted_flat += 1
-                    used.add(str(fresh["task_id"]))
-                    group = [dict(fresh) for _ in range(self.group_size)]
+                fresh = self._draw(used, avoid=self._values(groups[k + 1:]) | kept)
+                stats.skipped_predicted_flat += fresh is not None
+            elif self.spread and self.spread_of(group[0]) in kept:
+                fresh = self._draw(used, avoid=self._values(groups[k + 1:]) | kept, strict=True)
+                stats.swapped_for_spread += fresh is not None
+            if fresh is not None:
+                used.add(str(fresh["task_id"]))
+                group = [dict(fresh) for _ in range(self.group_size)]
+            kept.add(self.spread_of(group[0]))
             out.extend(group)
         return out
+
+    def _values(self, groups: list[list[dict[str, Any]]]) -> set[str | None]:
+        """The spread values of `groups` (empty without spread)."""
+        return {self.spread_of(g[0]) for g in groups} if self.spread else set()
 
     def flat_groups(self, scores: list[float], tolerance: float = 1e-9) -> list[int]:
         """Indices of the groups whose scores are all equal (within `tolerance`)."""
@@ -144,21 +168,29 @@ class SignalFirst:
     def draw_groups(self, rows: list[dict[str, Any]], count: int,
                     exclude: set[str] | None = None) -> list[list[dict[str, Any]]]:
         """Up to `count` groups of fresh tasks (none of `rows`' tasks nor those in `exclude`), drawn as `_draw`
-        does; fewer when the pool runs out."""
+        does, with spread from values not in `rows` nor drawn before them while there are such; fewer when the pool
+        runs out."""
         used = {str(r["task_id"]) for r in rows} | set(exclude or ())
+        avoid = {self.spread_of(r) for r in rows} if self.spread else set()
         out = []
         for _ in range(count):
-            fresh = self._draw(used)
+            fresh = self._draw(used, avoid)
             if fresh is None:
                 break
             used.add(str(fresh["task_id"]))
+            avoid.add(self.spread_of(fresh))
             out.append([dict(fresh) for _ in range(self.group_size)])
         return out
 
-    def _draw(self, used: set[str]) -> dict[str, Any] | None:
-        """A pool task not in `used` and not predicted flat, drawn with its family's weight (None when the pool has
-        none left)."""
+    def _draw(self, used: set[str], avoid: set[str | None] = frozenset(),
+              strict: bool = False) -> dict[str, Any] | None:
+        """A pool task not in `used` and not predicted flat, drawn with its family's weight, from a spread value not
+        in `avoid` while there is one (when there is none: from any value, or None if `strict`); None when the pool
+        has none left."""
         candidates = [r for r in self.pool if str(r["task_id"]) not in used and not self.predicted_flat(r)]
+        if avoid:
+            spread = [r for r in candidates if self.spread_of(r) not in avoid]
+            candidates = spread if spread or strict else candidates
         if not candidates:
             return None
         return self._rng.choices(candidates, weights=[self.family_weight(r) for r in candidates])[0]

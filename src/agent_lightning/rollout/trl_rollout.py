@@ -84,7 +84,8 @@ class CachedRollouts:
             for name, value in (("groups_sampled", stats.groups_sampled),
                                 ("groups_with_signal", stats.groups_with_signal),
                                 ("groups_replaced", stats.groups_replaced),
-                                ("skipped_predicted_flat", stats.skipped_predicted_flat), ("rollouts", stats.rollouts),
+                                ("skipped_predicted_flat", stats.skipped_predicted_flat),
+                                ("swapped_for_spread", stats.swapped_for_spread), ("rollouts", stats.rollouts),
                                 ("rollouts_per_minute", stats.rollouts / minutes),
                                 ("signal_rollouts_per_minute", signal_rollouts / minutes)):
                 trainer.log_rollout_metric(f"sampling/{name}", float(value))

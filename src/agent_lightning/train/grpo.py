@@ -162,10 +162,14 @@ def build_grpo_trainer(cfg: Config, run_dir: Path, model: Any, tokenizer: Any, e
             from agent_lightning.rollout.signal_first import SignalFirst
 
             g = cfg.grpo
+            for option, column in (("signal_family", g.signal_family), ("signal_spread", g.signal_spread)):
+                if column and column not in train_tasks.column_names:
+                    raise UserError(f"grpo.{option}={column}: env '{cfg.env.name}' tasks have no such column "
+                                    f"(they have {', '.join(train_tasks.column_names)}); name one of them or ''.")
             signal_first = SignalFirst(pool=train_tasks.to_list(), group_size=g.num_generations,
                                        passes=g.signal_passes, history=g.signal_history, explore=g.signal_explore,
                                        seed=cfg.run.seed, family=g.signal_family or None,
-                                       pass_groups=g.signal_pass_groups)
+                                       spread=g.signal_spread or None, pass_groups=g.signal_pass_groups)
             saved = checkpoint / SAMPLER_STATE if checkpoint is not None else None
             if saved is not None and saved.is_file():
                 signal_first.load_state_dict(json.loads(saved.read_text()))
