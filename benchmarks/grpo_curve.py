@@ -11,7 +11,8 @@ up to step N come from the run's metrics.jsonl (`sampling/rollouts`, or num_gene
 signal-first is off).
 
 Prints one row per point: optimizer step, rollouts played, success, and the paired difference from the start (95%
-bootstrap interval, tasks won and lost, n); writes RUN_DIR/curve/<point>.json (reused when present, so an
+bootstrap interval, tasks won and lost, n), then each task template's successes at every point (where the points
+come from, when the tasks have templates); writes RUN_DIR/curve/<point>.json (reused when present, so an
 interrupted curve continues), RUN_DIR/curve/curve.json and RUN_DIR/curve/curve.png (with `--dev-size`, `--tiers`
 or another `--limit`, each file's name starts with the selection, e.g. curve/dev300-tiers12-limit1000-step4.json).
 
@@ -111,6 +112,23 @@ def selection(args: argparse.Namespace) -> tuple[str, list[str]]:
     return prefix, extra
 
 
+def template_table(reports: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Lines of a table: one row per task template, one column per (label, eval report): successes of n ([] when
+    the reports have no templates)."""
+    templates = sorted({t for _, report in reports for t in report.get("by_template") or {}})
+    if not templates:
+        return []
+    width = max(len(t) for t in templates)
+    lines = [f"{'template':{width}s} " + " ".join(f"{label:>8s}" for label, _ in reports)]
+    for template in templates:
+        cells = []
+        for _, report in reports:
+            row = (report.get("by_template") or {}).get(template)
+            cells.append(f"{round(row['success_rate'] * row['n']):d}/{row['n']}" if row else "")
+        lines.append(f"{template:{width}s} " + " ".join(f"{cell:>8s}" for cell in cells))
+    return lines
+
+
 def plot(points: list[dict[str, Any]], out: Path, title: str, name: str,
          other: tuple[str, list[dict[str, Any]]] | None = None) -> None:
     """Success of run `name` against rollouts played, with the start's paired interval; `other` (a run's name and
@@ -169,10 +187,12 @@ def main() -> int:
     first = evaluate(config_path, start, args.split, args.limit, out_dir / f"{prefix}-start.json", extra)
     points = [{"step": 0, "rollouts": 0, "success": first["success_rate"], "report": str(out_dir / "start"),
                "vs_start": paired_difference(task_successes(first), task_successes(first))}]
+    reports = [("start", first)]
     for step, folder in checkpoints(run_dir, max(played, default=0)):
         if args.steps and step not in args.steps:
             continue
         report = evaluate(config_path, folder, args.split, args.limit, out_dir / f"{prefix}-step{step}.json", extra)
+        reports.append((f"step {step}", report))
         points.append({"step": step, "rollouts": played.get(step, 0), "success": report["success_rate"],
                        "report": folder.name,
                        "vs_start": paired_difference(task_successes(first), task_successes(report))})
@@ -184,6 +204,10 @@ def main() -> int:
     print(f"{'step':>5s} {'rollouts':>9s} {'success':>8s}  vs start (paired, 95% interval)")
     for p in points:
         print(f"{p['step']:5d} {p['rollouts']:9d} {100 * p['success']:7.1f}%  {format_difference(p['vs_start'])}")
+    table = template_table(reports)
+    if table:
+        print("\nsuccesses by task template:")
+        print("\n".join(table))
     compared = [p for p in points if "vs_against" in p]
     if compared:
         print(f"\n{run_dir} minus {args.against} (paired, 95% interval), at the steps both evaluated:")

@@ -1,6 +1,8 @@
 """benchmarks/grpo_curve.py on a real `--algo sft+grpo` chain of the tiny config: the chain's grpo stage folder
-(no config.yaml of its own), starting from the chain's SFT adapter, only the steps asked for."""
+(no config.yaml of its own), starting from the chain's SFT adapter, only the steps asked for; and its table of
+successes by task template."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -9,9 +11,8 @@ import pytest
 
 from conftest import REPO, run_cli
 
-pytestmark = pytest.mark.slow  # trains a tiny chain and evaluates three adapters
 
-
+@pytest.mark.slow  # trains a tiny chain and evaluates three adapters
 def test_curve_of_a_chains_grpo_stage_starts_from_its_sft_adapter(tmp_path):
     chain = tmp_path / "chain"
     trained = run_cli("--algo", "sft+grpo", "--config", "configs/tiny.yaml", "--output-dir", str(chain),
@@ -43,3 +44,15 @@ def test_curve_of_a_chains_grpo_stage_starts_from_its_sft_adapter(tmp_path):
     assert wide["points"][1]["vs_against"]["n"] == 3 and wide["points"][1]["vs_against"]["difference"] == 0
     assert "minus" in again.stdout
     assert json.loads((curve_dir / "test-limit4-curve.json").read_text()) == curve  # the first curve untouched
+
+
+def test_the_template_table_gives_each_templates_successes_at_each_point():
+    spec = importlib.util.spec_from_file_location("grpo_curve", REPO / "benchmarks" / "grpo_curve.py")
+    grpo_curve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grpo_curve)
+    start = {"by_template": {"copy": {"success_rate": 0.5, "n": 4}, "merge": {"success_rate": 0.0, "n": 3}}}
+    later = {"by_template": {"copy": {"success_rate": 0.75, "n": 4}}}
+    lines = grpo_curve.template_table([("start", start), ("step 4", later)])
+    assert lines[0].split() == ["template", "start", "step", "4"]
+    assert lines[1].split() == ["copy", "2/4", "3/4"] and lines[2].split() == ["merge", "0/3"]
+    assert grpo_curve.template_table([("start", {"by_template": {}})]) == []  # tasks without templates: no table
