@@ -10,16 +10,19 @@ None (not applicable) when there is no environment, and with `only_on_failure` f
 kwargs:
   only_on_failure (bool, default False): score only failed episodes, so that with `task_success` in the same
       config a success is not counted twice (a success then gets None; a failure its progress, which is < 1).
+  graded (bool, default False): each failed check earns its partial credit instead of 0
+      (`env.outcome.graded_progress`; `filesystem`: a wrong file earns the share of its expected lines it has in
+      order), so a group of episodes that all failed differs by how close each came, and carries signal. A single
+      check's tier 1-2 file task otherwise scores exactly like `task_success`.
 """
-
 
 from agent_lightning import reward
 from agent_lightning.rewards import _completion as _c
 
 
-
 @reward("partial_progress", weight=0.5)
-def partial_progress(completions, environments=None, only_on_failure: bool = False, **kwargs) -> list[float | None]:
+def partial_progress(completions, environments=None, only_on_failure: bool = False, graded: bool = False,
+                     **kwargs) -> list[float | None]:
     """Fraction of the verifier's checks passed (partial credit for almost-right episodes)."""
     scores: list[float | None] = []
     for completion, env in zip(completions, _c.environments_for(environments, len(completions))):
@@ -27,5 +30,5 @@ def partial_progress(completions, environments=None, only_on_failure: bool = Fal
         if outcome is None or (only_on_failure and outcome.success):
             scores.append(None)
         else:
-            scores.append(float(outcome.progress))
+            scores.append(float(outcome.graded_progress if graded else outcome.progress))
     return scores

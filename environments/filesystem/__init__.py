@@ -32,7 +32,10 @@ folder), and for questions one check of the answer: the last non-empty line of t
 "Answer:" prefix, quotes, backticks, a trailing period and a leading "./" removed, compared exactly. The checks
 of what the task changes (a path created or whose text changes, "nothing else" when the task removes something,
 the answer) are the outcome's `targets`: partial credit (`outcome.progress`) counts those, not the files the
-episode only had to leave alone.
+episode only had to leave alone. A file that exists but is wrong gets `outcome.credit`, the share of its expected
+words it has in order (`word_share`; for a file the task changes, only the part beyond its starting text:
+`text_credit`), which only `outcome.graded_progress` counts (`partial_progress` with
+`graded: true`): a garbled copy then scores above no copy at all.
 
 The reference solver reads the parameters back from the prompt (each template's prompt is a format string, so
 this also checks that the prompt states everything the task needs) and the starting files from `files`.
@@ -41,6 +44,7 @@ Not covered: binary files, links and permissions (the sandbox refuses links; see
 
 from __future__ import annotations
 
+import difflib
 import json
 import random
 import re
@@ -122,7 +126,7 @@ class FilesystemEnvironment(FileToolsEnvironment):
         tree = expected.get("tree", {})
         start = json.loads(self.task.get("files") or "{}")
         have = self.ws.snapshot()
-        checks, targets = {}, []
+        checks, targets, credit = {}, [], {}
         for path, want in tree.items():
             if path.endswith("/"):
                 name = f"folder {path} exists and is empty"
@@ -130,6 +134,8 @@ class FilesystemEnvironment(FileToolsEnvironment):
             else:
                 name = f"file {path} == expected"
                 checks[name] = path in have and same_text(have[path], want)
+                if not checks[name] and isinstance(have.get(path), str):
+                    credit[name] = text_credit(have[path], want, start.get(path))
             if path not in start or not same_text(start[path], want):  # the task creates or changes it
                 targets.append(name)
         extra = sorted(set(have) - set(tree))
@@ -139,7 +145,7 @@ class FilesystemEnvironment(FileToolsEnvironment):
         missing = sorted(p for p in tree if p not in have)
         detail = "; ".join(f for f in (f"extra: {', '.join(extra[:5])}" if extra else "",
                                       f"missing: {', '.join(missing[:5])}" if missing else "") if f)
-        outcome = Outcome(checks=checks, detail=detail, targets=targets)
+        outcome = Outcome(checks=checks, detail=detail, targets=targets, credit=credit)
         if "answer" in expected:
             outcome.answer, outcome.expected = final_answer(final_text), expected["answer"]
             checks["answer"] = outcome.answer == outcome.expected
@@ -151,6 +157,29 @@ class FilesystemEnvironment(FileToolsEnvironment):
 def same_text(have: str, want: str) -> bool:
     """Exact, except that a single trailing newline more or less is tolerated."""
     return have == want or have == want + "\n" or have + "\n" == want
+
+
+def word_share(have: str, want: str) -> float:
+    """How much of `want` a wrong text `have` got right, word by word: difflib's ratio 2M / (words of both), M the
+    words they share in order, each word with the whitespace after it (so a line break in the wrong place costs
+    its word). The split loses nothing, so the share is 1.0 only for equal texts; a trailing newline is ignored.
+    One garbled word of four: 0.75; every line in reverse order: the lines of one order's longest common run."""
+    return difflib.SequenceMatcher(None, _words(have), _words(want), autojunk=False).ratio()
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\S+\s*|\s+", text.removesuffix("\n"))
+
+
+def text_credit(have: str, want: str, before: str | None) -> float:
+    """Partial credit of a wrong file: its `word_share` of the expected text, or for a file the task changes, the
+    part of the way from the starting text to the expected one that it went (0 when it is no closer than the start:
+    leaving a file to append to as it was earns nothing)."""
+    share = word_share(have, want)
+    if before is None:
+        return share
+    start = word_share(before, want)
+    return max(0.0, (share - start) / (1 - start)) if start < 1 else 0.0
 
 
 def final_answer(text: str) -> str:

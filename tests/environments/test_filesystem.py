@@ -139,6 +139,7 @@ def test_doing_nothing_fails_every_task(env_cls, test_tasks):
     for task in test_tasks[:100]:
         outcome = run_episode(env, task, [], "")
         assert not outcome.success and outcome.progress == 0.0, task["prompt"]  # no credit for what it left alone
+        assert outcome.graded_progress == 0.0, task["prompt"]  # nor partial credit for a file left as it was
 
 
 def _break_one_character(text):
@@ -148,7 +149,7 @@ def _break_one_character(text):
 
 def test_one_wrong_character_fails_exactly_that_file(env_cls, test_tasks):
     env = env_cls()
-    tried = set()
+    tried, earned = set(), set()
     for task in test_tasks[:100]:
         solution = json.loads(task["solution"])
         writes = [c for c in solution["calls"] if c["name"] == "write_file"]
@@ -160,8 +161,11 @@ def test_one_wrong_character_fails_exactly_that_file(env_cls, test_tasks):
         failed = [name for name, ok in outcome.checks.items() if not ok]
         assert not outcome.success and failed == [f"file {bad['path']} == expected"], (task["prompt"], failed)
         assert outcome.progress < 1
+        assert outcome.progress <= outcome.graded_progress < 1, task["prompt"]
         tried.add(task["template"])
-    assert len(tried) >= 8
+        if outcome.graded_progress > outcome.progress:  # a near miss earns part of the file (not a one-word file,
+            earned.add(task["template"])  # nor an edit whose broken word undoes as much as it did)
+    assert len(tried) >= 8 and len(earned) >= 6, earned
 
 
 def test_a_stray_file_or_folder_fails_no_extra_files(env_cls, test_tasks):
@@ -231,3 +235,17 @@ def test_environments_alive_at_interpreter_exit_leave_no_error_no_workspace_and_
     assert "Exception ignored" not in out.stderr, out.stderr
     left = [Path(line) for line in out.stdout.split()]  # 3 workspace folders, then (as root) 3 uid lock files
     assert len(left) in (3, 6) and not [path for path in left if path.exists()]
+
+
+def test_text_credit_counts_the_words_in_order_and_only_the_way_from_the_start(fs):
+    want = "a b\nc d\n"
+    assert fs.word_share(want, want) == 1.0 and fs.word_share("a b\nc d", want) == 1.0  # trailing newline
+    assert fs.word_share("a b\nc X\n", want) == 0.75  # one garbled word of four
+    assert fs.word_share("c d\na b\n", want) == 0.25  # lines swapped: one word in order (the others' breaks moved)
+    for near in ("a b\r\nc d\n", "a  b\nc d\n", "a b c d\n"):  # nothing the split drops: these differ
+        assert fs.word_share(near, want) < 1, near
+    assert fs.text_credit("a b\n", "a b\nc d\n", None) == 1 / 3  # a new file: its share ("b" ended no line)
+    assert fs.text_credit("a b\n", "a b\nc d\n", "a b\n") == 0.0  # left as it was: nothing
+    assert fs.text_credit("a\n", "a b\nc d\n", "a b\n") == 0.0  # worse than the start: nothing
+    appended = fs.text_credit("a b\nc X\n", "a b\nc d\n", "a b\n")  # the appended line, one word garbled
+    assert appended == (0.75 - 1 / 3) / (1 - 1 / 3)

@@ -22,6 +22,23 @@ def test_only_the_asked_for_change_earns_credit(episodes):
         None, 0.0, 0.0, 1 / 2]
 
 
+def test_graded_credit_ranks_a_near_miss_above_a_miss(episodes):
+    partial_progress = episodes.reward("partial_progress")
+    task = episodes.task("filesystem", "fs-test-00001")  # copy_file
+    call = json.loads(task["solution"])["calls"][-1]
+    lines = call["arguments"]["content"].split("\n")
+    garbled = {**call, "arguments": {**call["arguments"], "content": "\n".join(["garbled", *lines[1:]])}}
+    near, near_env = episodes.run("filesystem", task, [episodes.chatml(garbled), "Done."])
+    wrong = episodes.chatml({"name": "write_file", "arguments": {"path": call["arguments"]["path"], "content": "x"}})
+    miss, miss_env = episodes.run("filesystem", task, [wrong, "Done."])
+    good, good_env = episodes.solved("filesystem", task)
+    completions, envs = [good, near, miss], [good_env, near_env, miss_env]
+    assert len([line for line in lines if line]) >= 2 and not near_env.outcome.success
+    assert partial_progress(completions=completions, environments=envs) == [1.0, 0.0, 0.0]  # binary by default
+    graded = partial_progress(completions=completions, environments=envs, graded=True)
+    assert graded[0] == 1.0 and 0 < graded[1] < 1 and graded[2] == 0.0, graded
+
+
 def test_a_task_with_several_changes_earns_credit_per_change(episodes):
     task = next(t for t in episodes.env_cls("filesystem").tasks("test", 100, 0) if t["template"] == "prefix_move")
     calls = json.loads(task["solution"])["calls"]

@@ -72,6 +72,9 @@ class Outcome:
     # Checks that measure the change the task asks for (the rest hold what must stay as it was). Empty: all are.
     targets: list[str] = field(default_factory=list)
     reward: float | None = None  # a reward the episode reported itself (the agent environment's agent); else None
+    # Partial credit in [0, 1) of a failed check, by name (e.g. the share of a file's expected lines it has); a
+    # failed check not named here earns 0. Only `graded_progress` counts it.
+    credit: dict[str, float] = field(default_factory=dict)
 
     @property
     def progress(self) -> float:
@@ -82,14 +85,27 @@ class Outcome:
         0, not the share of the workspace it left alone. Without `targets`, the fraction of all checks passed."""
         if not self.checks:
             return float(self.success)
+        return self._share(lambda name: float(self.checks[name]))
+
+    @property
+    def graded_progress(self) -> float:
+        """`progress` with each failed check earning its `credit` instead of 0: a near miss (a file with one
+        wrong line of four) scores above a miss (nothing written), so a group whose episodes all failed can still
+        carry signal. Equals `progress` when no check has credit."""
+        if not self.checks:
+            return float(self.success)
+        return self._share(lambda name: 1.0 if self.checks[name] else min(self.credit.get(name, 0.0), 1.0))
+
+    def _share(self, score: Any) -> float:
+        """Sum of `score(check)` over the targets (all checks without targets), over their count plus the broken
+        non-target checks (see `progress`)."""
         if not self.targets:
-            return sum(self.checks.values()) / len(self.checks)
-        passed = sum(self.checks[name] for name in self.targets)
+            return sum(score(name) for name in self.checks) / len(self.checks)
         broken = sum(not ok for name, ok in self.checks.items() if name not in self.targets)
-        return passed / (len(self.targets) + broken)
+        return sum(score(name) for name in self.targets) / (len(self.targets) + broken)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "progress": self.progress}
+        return {**asdict(self), "progress": self.progress, "graded_progress": self.graded_progress}
 
 
 def _with_memory(reset: Any) -> Any:
