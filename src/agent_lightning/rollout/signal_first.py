@@ -152,7 +152,8 @@ class SignalFirst:
             if fresh is not None:
                 used.add(str(fresh["task_id"]))
                 group = [dict(fresh) for _ in range(self.group_size)]
-            kept.add(self.spread_of(group[0]))
+            if self.spread:
+                kept.add(self.spread_of(group[0]))
             out.extend(group)
         return out
 
