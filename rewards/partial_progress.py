@@ -11,7 +11,7 @@ kwargs:
   only_on_failure (bool, default False): score only failed episodes, so that with `task_success` in the same
       config a success is not counted twice (a success then gets None; a failure its progress, which is < 1).
   graded (bool, default False): each failed check earns its partial credit instead of 0
-      (`env.outcome.graded_progress`; `filesystem`: a wrong file earns the share of its expected lines it has in
+      (`env.outcome.graded_progress`; `filesystem`: a wrong file earns the share of its expected words it has in
       order), so a group of episodes that all failed differs by how close each came, and carries signal. A single
       check's tier 1-2 file task otherwise scores exactly like `task_success`.
 """

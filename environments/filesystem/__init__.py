@@ -163,7 +163,7 @@ def word_share(have: str, want: str) -> float:
     """How much of `want` a wrong text `have` got right, word by word: difflib's ratio 2M / (words of both), M the
     words they share in order, each word with the whitespace after it (so a line break in the wrong place costs
     its word). The split loses nothing, so the share is 1.0 only for equal texts; a trailing newline is ignored.
-    One garbled word of four: 0.75; every line in reverse order: the lines of one order's longest common run."""
+    One garbled word of four: 0.75; the two lines of "a b / c d" swapped: 0.25 (one word keeps its place)."""
     return difflib.SequenceMatcher(None, _words(have), _words(want), autojunk=False).ratio()
 
 

@@ -39,6 +39,7 @@ import functools
 import inspect
 import logging
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -72,7 +73,7 @@ class Outcome:
     # Checks that measure the change the task asks for (the rest hold what must stay as it was). Empty: all are.
     targets: list[str] = field(default_factory=list)
     reward: float | None = None  # a reward the episode reported itself (the agent environment's agent); else None
-    # Partial credit in [0, 1) of a failed check, by name (e.g. the share of a file's expected lines it has); a
+    # Partial credit in [0, 1) of a failed check, by name (e.g. the share of a file's expected words it has); a
     # failed check not named here earns 0. Only `graded_progress` counts it.
     credit: dict[str, float] = field(default_factory=dict)
 
@@ -90,13 +91,13 @@ class Outcome:
     @property
     def graded_progress(self) -> float:
         """`progress` with each failed check earning its `credit` instead of 0: a near miss (a file with one
-        wrong line of four) scores above a miss (nothing written), so a group whose episodes all failed can still
+        wrong word of four) scores above a miss (nothing written), so a group whose episodes all failed can still
         carry signal. Equals `progress` when no check has credit."""
         if not self.checks:
             return float(self.success)
         return self._share(lambda name: 1.0 if self.checks[name] else min(self.credit.get(name, 0.0), 1.0))
 
-    def _share(self, score: Any) -> float:
+    def _share(self, score: Callable[[str], float]) -> float:
         """Sum of `score(check)` over the targets (all checks without targets), over their count plus the broken
         non-target checks (see `progress`)."""
         if not self.targets:
