@@ -84,8 +84,6 @@ class Outcome:
         With `targets`, only the asked-for change earns credit and each other check that failed (something that
         had to stay as it was and did not) counts as one more failed check: an episode that does nothing scores
         0, not the share of the workspace it left alone. Without `targets`, the fraction of all checks passed."""
-        if not self.checks:
-            return float(self.success)
         return self._share(lambda name: float(self.checks[name]))
 
     @property
@@ -93,13 +91,13 @@ class Outcome:
         """`progress` with each failed check earning its `credit` instead of 0: a near miss (a file with one
         wrong word of four) scores above a miss (nothing written), so a group whose episodes all failed can still
         carry signal. Equals `progress` when no check has credit."""
-        if not self.checks:
-            return float(self.success)
         return self._share(lambda name: 1.0 if self.checks[name] else min(self.credit.get(name, 0.0), 1.0))
 
     def _share(self, score: Callable[[str], float]) -> float:
         """Sum of `score(check)` over the targets (all checks without targets), over their count plus the broken
-        non-target checks (see `progress`)."""
+        non-target checks (see `progress`); success as 0/1 when there are no checks."""
+        if not self.checks:
+            return float(self.success)
         if not self.targets:
             return sum(score(name) for name in self.checks) / len(self.checks)
         broken = sum(not ok for name, ok in self.checks.items() if name not in self.targets)

@@ -92,8 +92,7 @@ class SignalFirst:
 
     # -- what is known about a task ---------------------------------------------------------------------------
     def family_of(self, row: dict[str, Any]) -> str | None:
-        value = row.get(self.family) if self.family else None
-        return None if value is None else str(value)
+        return _column(row, self.family)
 
     def observe(self, row: dict[str, Any], flat: bool) -> None:
         """Remember that a group of `row`'s task (and family) scored all alike (`flat`) or not."""
@@ -130,8 +129,7 @@ class SignalFirst:
         return [rows[i:i + self.group_size] for i in range(0, len(rows), self.group_size)]
 
     def spread_of(self, row: dict[str, Any]) -> str | None:
-        value = row.get(self.spread) if self.spread else None
-        return None if value is None else str(value)
+        return _column(row, self.spread)
 
     def before_round(self, rows: list[dict[str, Any]], stats: RoundStats) -> list[dict[str, Any]]:
         """`rows` with each group of a task predicted flat swapped for a group of another task, and with `spread`,
@@ -179,7 +177,8 @@ class SignalFirst:
             if fresh is None:
                 break
             used.add(str(fresh["task_id"]))
-            avoid.add(self.spread_of(fresh))
+            if self.spread:
+                avoid.add(self.spread_of(fresh))
             out.append([dict(fresh) for _ in range(self.group_size)])
         return out
 
@@ -195,3 +194,9 @@ class SignalFirst:
         if not candidates:
             return None
         return self._rng.choices(candidates, weights=[self.family_weight(r) for r in candidates])[0]
+
+
+def _column(row: dict[str, Any], column: str | None) -> str | None:
+    """`row[column]` as text; None without a column or a value."""
+    value = row.get(column) if column else None
+    return None if value is None else str(value)
