@@ -173,7 +173,7 @@ def test_sampled_eval_reports_pass_at_k_and_pairs_with_an_earlier_report(tmp_pat
     assert report["pass_at_k"]["2"] >= report["pass_at_k"]["1"] == report["success_rate"]
 
 
-def test_the_dev_split_holds_training_tasks_that_training_never_uses():
+def test_the_dev_split_is_the_environments_own_or_training_tasks_that_training_never_uses():
     from agent_lightning.config import load_config
     from agent_lightning.envs import environment_class
     from agent_lightning.evaluate import split_tasks
@@ -183,9 +183,17 @@ def test_the_dev_split_holds_training_tasks_that_training_never_uses():
     cfg = load_config("default", ["env.train_size=300", "env.dev_size=60"])
     env_cls = environment_class(cfg)
     train, dev, test = (split_tasks(env_cls, cfg, s) for s in ("train", "dev", "test"))
+    assert env_cls.has_dev_split and len(dev) == 60 and dev == env_cls.tasks("dev", 60, cfg.env.seed)
+    assert {t["tier"] for t in dev} == {1, 2, 3}  # dev mirrors test's tiers
+    assert all(t["task_id"].startswith("fs-dev-") for t in dev)
+
+    old = load_config("default", ["env.train_size=300", "env.dev_size=60", "env.dev_source=train"])
+    train, dev, test = (split_tasks(env_cls, old, s) for s in ("train", "dev", "test"))
     ids = [{t["task_id"] for t in rows} for rows in (train, dev, test)]
     assert len(ids[1]) == 60 and not ids[0] & ids[1] and not ids[1] & ids[2]
-    assert {t["tier"] for t in train} == {1, 2} and {t["tier"] for t in dev} == {1, 2, 3}  # dev mirrors test's tiers
+    assert {t["tier"] for t in train} == {1, 2} and {t["tier"] for t in dev} == {1, 2, 3}
     assert all(t["task_id"].startswith("fs-train-") for t in dev)
     with pytest.raises(UserError, match="not one of train, dev, test"):
         split_tasks(env_cls, cfg, "valid")
+    with pytest.raises(UserError, match="env.dev_source"):
+        load_config("default", ["env.dev_source=fresh"])

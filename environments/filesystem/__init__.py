@@ -21,10 +21,13 @@ number of calls made together in each assistant turn, since calls that do not ne
 turn, at most MAX_CALLS_PER_TURN, `notes` where a turn says something before its calls (append_line and
 fix_config name the change before the write: `Noted`), and the `final` message).
 
-Splits: the word vocabulary is split into disjoint train and test pools by a stable hash (zlib.crc32), and every
-file name, folder name and line of content is built from its split's pool, so the splits share no name and no
-line. Tasks are deterministic for (split, seed), and a size-n list is a prefix of a larger one. A split serves
-at most `MAX_TASKS[split]` tasks (far fewer than the distinct combinations); larger sizes raise a UserError.
+Splits: the word vocabulary is split into disjoint train and test pools by a stable hash (zlib.crc32), the dev
+split has a third pool of its own (words.DEV_WORDS), and every file name, folder name and line of content is built
+from its split's pool, so no two splits share a name or a line: a dev task is as new to a trained policy as a
+test task (the dev split taken from unused training tasks, `env.dev_source: train`, is not: its words are the
+ones training saw). Tasks are deterministic for (split, seed), and a size-n list is a prefix of a larger one.
+A split serves at most `MAX_TASKS[split]` tasks (far fewer than the distinct combinations); larger sizes raise a
+UserError.
 
 Verification reads the workspace after the episode: one check per expected path (exact text, except that a
 single trailing newline more or less is tolerated), one check that there is nothing else (no stray file or empty
@@ -71,7 +74,7 @@ __all__ = [
 # Every template, by name, in rotation order within each tier (tasks() relies on this order).
 TEMPLATES: dict[str, Template] = {t.name: t for t in (*TIER_1, *TIER_2, *TIER_3)}
 TIERS = {tier: [t.name for t in TEMPLATES.values() if t.tier == tier] for tier in (1, 2, 3)}
-MAX_TASKS = {"train": 10_000, "test": 500}
+MAX_TASKS = {"train": 10_000, "dev": 500, "test": 500}
 
 
 def generate(name: str, rng: random.Random, pool: tuple[str, ...]) -> dict[str, Any]:
@@ -89,6 +92,7 @@ def reference_solution(task: dict[str, Any]) -> dict[str, Any]:
 class FilesystemEnvironment(FileToolsEnvironment):
     """File tasks in a sandboxed workspace (create, edit, move, sort, find, count), verified by the end state."""
 
+    has_dev_split = True  # tasks('dev', ...): the dev word pool (words.DEV_WORDS)
     system_prompt = (
         "You work in a workspace folder through the tools read_file, write_file, list_dir, make_dir, move and "
         "delete; paths are relative to the workspace. Do exactly what the user asks, then finish with a short "
@@ -98,7 +102,7 @@ class FilesystemEnvironment(FileToolsEnvironment):
     @classmethod
     def tasks(cls, split: str, size: int, seed: int) -> list[dict[str, Any]]:
         """`size` tasks of `split`, deterministic for (split, seed); tiers rotate 1, 2, 3 and templates within a tier."""
-        check_split(split)
+        check_split(split, tuple(MAX_TASKS))
         if size > MAX_TASKS[split]:
             raise UserError(f"filesystem: the {split} split has at most {MAX_TASKS[split]} tasks; "
                             f"ask for a size <= {MAX_TASKS[split]}, not {size}.")

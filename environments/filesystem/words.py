@@ -1,14 +1,17 @@
-"""Word pools of the `filesystem` environment, their train/test split, and `Draw`: names and text for one task.
+"""Word pools of the `filesystem` environment, their train/dev/test split, and `Draw`: names and text for one task.
 
 Every file name, folder name and line of content a task holds is drawn from one split's pool, and the pools are
-disjoint, so the train and test splits share no name and no line:
+disjoint, so no two splits share a name or a line:
 
     draw = Draw(random.Random("seed"), POOLS["test"])
     draw.file(draw.folder(), ".md")      # "feather/mango.md"
     draw.text()                          # "piano tulle banjo\nhoney radish moss saffron\n..." (2-5 lines)
 
 A word's split is fixed by a stable hash (zlib.crc32) of the word itself, so adding words to WORDS moves no
-word to the other split (but does change what a seed draws). Not covered: what each template draws (see the
+word to the other split (but does change what a seed draws). The dev split's pool, DEV_WORDS, is a separate list
+of words in neither of those (and neither inside nor around one of them), matched to the test pool's token counts
+under the default policy's tokenizer (74 words of one token, 31 of two, 5 of three; test: the same), so dev tasks
+are as unseen in training as test tasks are. Not covered: what each template draws (see the
 tier modules beside this one) and the size cap of a split (MAX_TASKS, in the package's __init__.py).
 """
 
@@ -58,7 +61,17 @@ def split_of(word: str) -> str:
     return "test" if zlib.crc32(word.encode()) % 4 == 0 else "train"
 
 
-POOLS = {split: tuple(w for w in WORDS if split_of(w) == split) for split in SPLITS}
+DEV_WORDS = tuple("""
+    atlas axle barn beaver bench bison blender broom buckle cabbage canoe cargo celery chariot cinnamon collar
+    cookie corridor crab dough eggplant elbow elk envelope fireplace glove goose harbour harness hinge hockey ink
+    jar jug kernel kiwi lettuce lighthouse loom mackerel mattress moose mortar mushroom oven papaya pudding python
+    reindeer sesame shutter skillet spindle turkey turquoise wasp chair clock truck coffee cheese horse sheep spoon
+    knife crown sword plate tower field trail whale shark medal abacus acrobat adobe antler apron arcade armchair bagel
+    ballad bandana baton bellows blimp bobbin bookend bouquet bristle burlap caboose calico cardigan cartwheel
+    cashmere casket catapult cheetah clarinet cockle conch cornet cowbell awning bungalow cairn gherkin kazoo
+""".split())
+
+POOLS = {**{split: tuple(w for w in WORDS if split_of(w) == split) for split in SPLITS}, "dev": DEV_WORDS}
 EXTENSIONS = (".txt", ".md", ".csv", ".log")
 
 

@@ -79,13 +79,16 @@ def load_for_eval(cfg: Config, adapter: str | None) -> tuple[Any, Any]:
 
 
 def split_tasks(env_cls: type, cfg: Config, split: str) -> list[dict[str, Any]]:
-    """The task rows of `split`: 'test' (held out), 'train' (what training draws from), or 'dev': training-split
-    tasks that training does not use (those after the ones `env.train_size` / `env.train_tiers` select, every
-    tier), `env.dev_size` of them, for choosing recipes without touching the test split."""
+    """The task rows of `split`: 'test' (held out), 'train' (what training draws from), or 'dev', `env.dev_size`
+    tasks for choosing recipes without touching the test split: the environment's own dev split where it has one
+    (`has_dev_split`) and `env.dev_source` is 'held_out', else training-split tasks that training does not use
+    (those after the ones `env.train_size` / `env.train_tiers` select, every tier)."""
     from agent_lightning.envs import tasks_in_tiers
 
     if split == "test":
         return env_cls.tasks("test", cfg.env.test_size, cfg.env.seed)
+    if split == "dev" and cfg.env.dev_source == "held_out" and getattr(env_cls, "has_dev_split", False):
+        return env_cls.tasks("dev", cfg.env.dev_size, cfg.env.seed)
     used = tasks_in_tiers(env_cls, "train", cfg.env.train_size, cfg.env.seed, cfg.env.train_tiers)
     if split == "train":
         return used

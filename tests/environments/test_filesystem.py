@@ -35,6 +35,11 @@ def train_tasks(env_cls):
     return env_cls.tasks("train", 600, 0)
 
 
+@pytest.fixture(scope="module")
+def dev_tasks(env_cls):
+    return env_cls.tasks("dev", 300, 0)
+
+
 def chatml(call):
     return f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
 
@@ -72,9 +77,10 @@ def solved(env, task, render=chatml):
 
 # ------------------------------------------------------------------------------- the reference solver
 @pytest.mark.parametrize("render", [chatml, mistral])
-def test_reference_solver_solves_every_test_task_and_200_train_tasks(env_cls, test_tasks, train_tasks, render):
+def test_reference_solver_solves_every_test_task_and_200_train_and_dev_tasks(env_cls, test_tasks, train_tasks,
+                                                                            dev_tasks, render):
     env = env_cls()
-    for task in test_tasks + train_tasks[:200]:
+    for task in test_tasks + train_tasks[:200] + dev_tasks[:200]:
         outcome = solved(env, task, render)
         failed = [name for name, ok in outcome.checks.items() if not ok]
         assert outcome.success and not failed, (task["task_id"], task["prompt"], failed)
@@ -101,15 +107,27 @@ def _names_and_lines(tasks):
     return names, lines
 
 
-def test_splits_share_no_name_and_no_line(test_tasks, train_tasks):
+def test_splits_share_no_name_and_no_line(test_tasks, train_tasks, dev_tasks):
     train_names, train_lines = _names_and_lines(train_tasks)
     test_names, test_lines = _names_and_lines(test_tasks[:100])
+    dev_names, dev_lines = _names_and_lines(dev_tasks[:100])
     assert len(train_names) > 300 and len(test_names) > 100 and len(test_lines) > 300
-    assert not train_names & test_names
-    assert not train_lines & test_lines
+    assert len(dev_names) > 100 and len(dev_lines) > 300
+    assert not train_names & test_names and not dev_names & train_names and not dev_names & test_names
+    assert not train_lines & test_lines and not dev_lines & train_lines and not dev_lines & test_lines
 
 
-def test_splits_are_sized_seeded_and_cover_every_template(env_cls, fs, test_tasks, train_tasks):
+def test_dev_pool_is_new_words_shaped_like_the_test_pool(fs):
+    """Dev words are in no other pool, not inside or around one of its words (a dev 'lemonade' would carry the
+    training 'lemon'), and the pool is as large as the test pool, with words as long (words.py: it was matched
+    to the test pool's token counts under SmolLM2's tokenizer)."""
+    dev, others = fs.POOLS["dev"], fs.POOLS["train"] + fs.POOLS["test"]
+    assert len(dev) == len(set(dev)) == len(fs.POOLS["test"])
+    assert not [(d, w) for d in dev for w in others if d in w or w in d]
+    assert sum(map(len, dev)) / len(dev) == pytest.approx(sum(map(len, fs.POOLS["test"])) / len(dev), abs=0.5)
+
+
+def test_splits_are_sized_seeded_and_cover_every_template(env_cls, fs, test_tasks, train_tasks, dev_tasks):
     test = test_tasks[:100]
     assert len(train_tasks) == 600 and len({t["task_id"] for t in train_tasks}) == 600
     assert len({t["task_id"] for t in test_tasks}) == len(test_tasks) >= 100
@@ -118,7 +136,7 @@ def test_splits_are_sized_seeded_and_cover_every_template(env_cls, fs, test_task
     assert env_cls.tasks("test", 100, 0) == test
     assert env_cls.tasks("test", 100, 1) != test
     assert len(fs.TEMPLATES) >= 12
-    for split in (train_tasks, test):
+    for split in (train_tasks, test, dev_tasks[:100]):
         assert {t["template"] for t in split} == set(fs.TEMPLATES)
         per_tier = [sum(t["tier"] == tier for t in split) for tier in (1, 2, 3)]
         assert max(per_tier) - min(per_tier) <= 1
@@ -129,8 +147,10 @@ def test_splits_are_sized_seeded_and_cover_every_template(env_cls, fs, test_task
 def test_sizes_beyond_the_split_and_unknown_splits_are_user_errors(env_cls, fs):
     with pytest.raises(UserError, match="at most"):
         env_cls.tasks("test", fs.MAX_TASKS["test"] + 1, 0)
-    with pytest.raises(UserError, match="split 'dev'"):
-        env_cls.tasks("dev", 1, 0)
+    with pytest.raises(UserError, match="at most"):
+        env_cls.tasks("dev", fs.MAX_TASKS["dev"] + 1, 0)
+    with pytest.raises(UserError, match="split 'valid' is not one of train, dev, test"):
+        env_cls.tasks("valid", 1, 0)
 
 
 # -------------------------------------------------------------------------------------- verification

@@ -94,8 +94,10 @@ class EnvSection:
     seed: int = _f(0, "Seed of the task generator; train and test splits are disjoint for any seed.")
     train_size: int = _f(512, "Number of training tasks.")
     test_size: int = _f(128, "Number of held-out test tasks.")
-    dev_size: int = _f(100, "Tasks of the dev split (`eval --split dev`): training-split tasks that training does not "
-                            "use, for choosing recipes without the test split.")
+    dev_size: int = _f(100, "Tasks of the dev split (`eval --split dev`), for choosing recipes without the test split.")
+    dev_source: str = _f("held_out", "Where dev tasks come from: 'held_out' (the environment's own dev split where it "
+                                     "has one: filesystem tasks from a word pool neither training nor test uses; "
+                                     "otherwise as 'train'), or 'train' (training-split tasks training does not use).")
     system_prompt: str | None = _f(None, "Overrides the environment's system prompt.")
     max_turns: int = _f(6, "Tool environments: most tool-calling rounds per episode (then the episode ends).")
     train_tiers: list[int] = _f([], "Training tasks (SFT demonstrations, GRPO prompts) only from these task tiers "
@@ -108,6 +110,7 @@ class EnvSection:
     def validate(self) -> None:
         _at_least(self, "env", 1, "train_size", "test_size", "dev_size", "max_turns")
         _one_of(self, "env", "on_failure", ("zero", "skip"))
+        _one_of(self, "env", "dev_source", ("held_out", "train"))
         if not 0 < self.max_failure_share <= 1:
             raise UserError(f"env.max_failure_share: expected a share in (0, 1], got {self.max_failure_share}.")
 

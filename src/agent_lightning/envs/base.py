@@ -4,7 +4,10 @@ An environment is a class registered with `@environment("name")`:
 
   - `tasks(split, size, seed)` (classmethod) returns task rows: dicts of JSON-able scalars with at least
     `task_id` and `prompt` (the user message). Other keys are the verifier's data (e.g. `answer`); they become
-    dataset columns, so rewards can also declare them as arguments.
+    dataset columns, so rewards can also declare them as arguments. `split` is 'train' or 'test'; a class that
+    sets `has_dev_split = True` also serves 'dev': tasks for choosing recipes, built from material neither of
+    the other splits uses (the filesystem environment: a third word pool), unseen in training as test tasks are.
+    Without it, `eval --split dev` takes training-split tasks that training does not use (evaluate.split_tasks).
   - `reset(**task)` is TRL's hook: it receives the task row and returns extra prompt text or None. TRL keeps a
     pool of instances and resets them for every rollout, so `reset` must drop all state of the last episode.
   - public methods are the tools (type hints + Google-style docstrings, as TRL requires). A class with no
@@ -143,6 +146,7 @@ class Environment:
     env_name: ClassVar[str] = ""
     system_prompt: ClassVar[str] = ""
     max_tool_output_chars: ClassVar[int] = 2000
+    has_dev_split: ClassVar[bool] = False  # `tasks('dev', ...)` draws held-out dev tasks (see the module docstring)
     _failures_logged: ClassVar[set[str]] = set()  # which distinct errors have had their traceback logged
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -292,6 +296,6 @@ def tasks_in_tiers(env_cls: type, split: str, size: int, seed: int, tiers: list[
         asked = -(-asked * size // len(kept)) + 1  # enough at the rate seen so far, and at least one more
 
 
-def check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise UserError(f"split '{split}' is not one of {', '.join(SPLITS)}.")
+def check_split(split: str, splits: tuple[str, ...] = SPLITS) -> None:
+    if split not in splits:
+        raise UserError(f"split '{split}' is not one of {', '.join(splits)}.")
