@@ -96,8 +96,8 @@ def sub_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="Success rate (greedy) or pass@k (sampled) of a policy on a task split.")
     ev.add_argument("--env", help="Environment name (default: the config's env.name).")
     ev.add_argument("--split", default="test", choices=["train", "dev", "test"],
-                    help="test: held out; dev: training-split tasks training does not use (choose recipes here); "
-                         "train: what training draws from.")
+                    help="test: held out; dev: choose recipes here (tasks training never sees; filesystem: words of "
+                         "their own, see env.dev_source); train: what training draws from.")
     ev.add_argument("--adapter", help="A PEFT adapter folder (e.g. RUN_DIR/adapter); default: the base policy.")
     ev.add_argument("--limit", type=int, help="Evaluate the first N tasks of the split.")
     ev.add_argument("--tiers", type=_tiers, metavar="1,2",

@@ -301,7 +301,7 @@ class APOSection:
     max_demonstrations: int = _f(4, "Most few-shot demonstrations in one prompt.")
     pool: int = _f(24, "Verified demonstrations to draw from: reference solutions of training tasks ...")
     bootstrap: int = _f(32, "... and the policy's own verified successes on this many other training tasks (0: none).")
-    dev_tasks: int = _f(64, "Dev-split tasks (training tasks training never uses) the final ranking is scored on.")
+    dev_tasks: int = _f(64, "Dev-split tasks (`env.dev_source`) the final ranking is scored on.")
     minibatch: int = _f(16, "Dev tasks of the first successive-halving rung; each rung doubles it for the better half.")
     batch_size: int = _f(32, "Episodes decoded together while scoring.")
     critic: str | None = _f(None, "Optional critic that writes textual gradients from failed traces and rewrites the "

@@ -14,7 +14,7 @@ bootstrapped few-shot):
   3. Each later round proposes `apo.candidates` new prompts from the beam: another instruction, a demonstration
      added, swapped or dropped, the instructions of one beam prompt with the demonstrations of another, and with a
      critic (`apo.critic`, train/apo_critic.py) instructions rewritten from a textual gradient on failed dev traces.
-  4. Scoring is successive halving on the dev split (training tasks training never uses; never the test split):
+  4. Scoring is successive halving on the dev split (`env.dev_source`; never the test split):
      every candidate plays the first `apo.minibatch` dev tasks greedily, the better half doubles the tasks, and so on
      up to `apo.dev_tasks`; each (prompt, task) outcome is played once and cached. The `apo.beam` best survive.
   5. The best prompt on all `apo.dev_tasks` is written to RUN_DIR/prompt.yaml; RUN_DIR/candidates.jsonl holds every
