@@ -14,8 +14,11 @@ Prints one row per point: optimizer step, rollouts played, success, and the pair
 bootstrap interval, tasks won and lost, n), then each task template's successes at every point (where the points
 come from, when the tasks have templates); writes RUN_DIR/curve/<point>.json (reused when present, so an
 interrupted curve continues), RUN_DIR/curve/curve.json and RUN_DIR/curve/curve.png (with `--dev-size`, `--tiers`
-or another `--limit`, each file's name starts with the selection, e.g. curve/dev300-tiers12-limit1000-step4.json).
+or another `--limit`, each file's name starts with the selection, e.g. curve/dev-own300-tiers12-limit1000-step4.json).
 
+`--dev-source train` evaluates on the earlier dev split, unused training tasks (names as before: dev-step4.json);
+the default, the environment's own dev split where it has one (filesystem: words of its own), is cached as
+dev-own-step4.json (and dev-own-curve.json).
 `--dev-size N` widens the dev split (`env.dev_size`; its first 100 tasks stay the usual ones) and `--tiers 1,2` keeps
 only those tiers' tasks (`eval --tiers`): a tier no adapter solves adds evaluation time and no pairs that differ.
 `--against OTHER_RUN_DIR` also prints, at each step both runs evaluated with the same options, this run minus the
@@ -97,10 +100,27 @@ def evaluate(config: Path, adapter: Path | None, split: str, limit: int, out: Pa
                        *(["--adapter", str(adapter)] if adapter else []))
 
 
-def selection(args: argparse.Namespace) -> tuple[str, list[str]]:
+def own_dev_split(config: Path, dev_source: str) -> bool:
+    """Whether `eval --split dev` under `config` with `env.dev_source` set so plays the environment's own dev split."""
+    from agent_lightning.config import load_config
+    from agent_lightning.envs import environment_class
+    from agent_lightning.evaluate import dev_source as effective_dev_source
+    from agent_lightning.registry import discover
+
+    discover()
+    cfg = load_config(str(config), [f"env.dev_source={dev_source}"])
+    return effective_dev_source(environment_class(cfg), cfg) == "held_out"
+
+
+def selection(args: argparse.Namespace, own_dev: bool = False) -> tuple[str, list[str]]:
     """The cached reports' name prefix and the extra `eval` arguments of the task selection asked for: one prefix
-    per selection, so reports of different task sets never mix (`dev-step4.json` is the default selection's)."""
+    per selection, so reports of different task sets never mix. The dev split of unused training tasks keeps the
+    names it had (`dev-step4.json`); the environment's own dev split (`own_dev`: `env.dev_source: held_out`, the
+    default, in an environment that has one) is `dev-own-step4.json`."""
     prefix, extra = args.split, []
+    if args.split == "dev":
+        extra += ["--set", f"env.dev_source={args.dev_source}"]
+        prefix += "-own" if own_dev else ""
     if args.dev_size:
         prefix += str(args.dev_size)
         extra += ["--set", f"env.dev_size={args.dev_size}"]
@@ -169,6 +189,9 @@ def main() -> int:
                         help="Evaluate only these optimizer steps, e.g. 4,8,12 (default: every checkpoint).")
     parser.add_argument("--dev-size", type=int, help="Tasks of the dev split (env.dev_size; default: the config's).")
     parser.add_argument("--tiers", help="Only the split's tasks of these tiers, e.g. 1,2 (eval --tiers).")
+    parser.add_argument("--dev-source", choices=["held_out", "train"], default="held_out",
+                        help="env.dev_source: the environment's own dev split (default) or unused training tasks "
+                             "(the dev split of results measured before 2026-12-07).")
     parser.add_argument("--against", type=Path, metavar="OTHER_RUN_DIR",
                         help="Another GRPO run from the same start: print this run minus it at the steps both have.")
     args = parser.parse_args()
@@ -181,7 +204,7 @@ def main() -> int:
     start = args.start or start
     out_dir = run_dir / "curve"
     out_dir.mkdir(exist_ok=True)
-    prefix, extra = selection(args)
+    prefix, extra = selection(args, args.split == "dev" and own_dev_split(config_path, args.dev_source))
     print(f"reproduce: .venv/bin/python benchmarks/grpo_curve.py {shlex.join(sys.argv[1:])}")
     played = rollouts_by_step(run_dir, config)
     first = evaluate(config_path, start, args.split, args.limit, out_dir / f"{prefix}-start.json", extra)
@@ -215,7 +238,7 @@ def main() -> int:
             print(f"{p['step']:5d}  {format_difference(p['vs_against'])}")
     elif args.against:
         print(f"\n{args.against}: no report of these steps with these options (run grpo_curve.py on it first)")
-    stem = "curve" if prefix == args.split else f"{prefix}-curve"  # the default selection keeps its old names
+    stem = "curve" if prefix == args.split else f"{prefix}-curve"  # the old dev split's default keeps its names
     (out_dir / f"{stem}.json").write_text(
         json.dumps({"split": args.split, "limit": args.limit, "eval_args": extra, "points": points}, indent=1) + "\n")
     other_curve = args.against / "curve" / f"{stem}.json" if args.against else None

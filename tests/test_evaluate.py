@@ -21,7 +21,14 @@ def test_cli_reports_json_with_tiers_for_a_tool_environment():
     assert report["success_rate"] == 0.0  # a random tiny model solves nothing
     assert set(report["by_tier"]) == {"1", "2", "3"} and sum(t["n"] for t in report["by_tier"].values()) == 6
     assert sum(t["n"] for t in report["by_template"].values()) == 6 and "create_file" in report["by_template"]
-    assert set(report["rewards"]) == {"exact_answer"}
+    assert set(report["rewards"]) == {"exact_answer"} and report["dev_source"] is None
+
+    result = run_cli("eval", "--config", "configs/tiny.yaml", "--env", "filesystem", "--split", "dev", "--limit", "3",
+                     "--json", "--set", "grpo.max_completion_length=16", "--set", "env.max_turns=2")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["split"] == "dev" and report["dev_source"] == "held_out"
+    assert [t["task_id"] for t in report["per_task"]] == ["fs-dev-00000", "fs-dev-00001", "fs-dev-00002"]
 
     result = run_cli("eval", "--config", "configs/tiny.yaml", "--env", "filesystem", "--tiers", "3", "--limit", "2",
                      "--json", "--set", "grpo.max_completion_length=16", "--set", "env.max_turns=2")
@@ -176,11 +183,14 @@ def test_sampled_eval_reports_pass_at_k_and_pairs_with_an_earlier_report(tmp_pat
 def test_the_dev_split_is_the_environments_own_or_training_tasks_that_training_never_uses():
     from agent_lightning.config import load_config
     from agent_lightning.envs import environment_class
-    from agent_lightning.evaluate import split_tasks
+    from agent_lightning.evaluate import dev_source, split_tasks
     from agent_lightning.registry import discover
 
     discover()
     cfg = load_config("default", ["env.train_size=300", "env.dev_size=60"])
+    assert dev_source(environment_class(cfg), cfg) == "held_out"  # what an eval report records as its dev_source
+    tiny = load_config("tiny")
+    assert dev_source(environment_class(tiny), tiny) == "train"  # arithmetic has no dev split of its own
     env_cls = environment_class(cfg)
     train, dev, test = (split_tasks(env_cls, cfg, s) for s in ("train", "dev", "test"))
     assert env_cls.has_dev_split and len(dev) == 60 and dev == env_cls.tasks("dev", 60, cfg.env.seed)

@@ -56,3 +56,24 @@ def test_the_template_table_gives_each_templates_successes_at_each_point():
     assert lines[0].split() == ["template", "start", "step", "4"]
     assert lines[1].split() == ["copy", "2/4", "3/4"] and lines[2].split() == ["merge", "0/3"]
     assert grpo_curve.template_table([("start", {"by_template": {}})]) == []  # tasks without templates: no table
+
+
+def test_the_dev_split_of_its_own_words_is_cached_under_its_own_name():
+    """Reports of the filesystem environment's own dev split never mix with reports of the earlier dev split
+    (unused training tasks) cached in the same curve folder; an environment without one keeps the old names."""
+    import argparse
+
+    spec = importlib.util.spec_from_file_location("grpo_curve", REPO / "benchmarks" / "grpo_curve.py")
+    grpo_curve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grpo_curve)
+    default, tiny = REPO / "configs" / "default.yaml", REPO / "configs" / "tiny.yaml"
+    assert grpo_curve.own_dev_split(default, "held_out") and not grpo_curve.own_dev_split(default, "train")
+    assert not grpo_curve.own_dev_split(tiny, "held_out")  # arithmetic has no dev split of its own
+    args = argparse.Namespace(split="dev", dev_source="held_out", dev_size=300, tiers="1,2", limit=1000)
+    assert grpo_curve.selection(args, own_dev=True) == (
+        "dev-own300-tiers12-limit1000", ["--set", "env.dev_source=held_out", "--set", "env.dev_size=300",
+                                         "--tiers", "1,2"])
+    args.dev_source = "train"
+    assert grpo_curve.selection(args, own_dev=False)[0] == "dev300-tiers12-limit1000"
+    args.split, args.dev_size, args.tiers = "test", None, None
+    assert grpo_curve.selection(args, own_dev=False) == ("test-limit1000", [])

@@ -78,6 +78,11 @@ def load_for_eval(cfg: Config, adapter: str | None) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def dev_source(env_cls: type, cfg: Config) -> str:
+    """Where this run's dev tasks come from: 'held_out' (the environment's own dev split) or 'train'."""
+    return "held_out" if cfg.env.dev_source == "held_out" and getattr(env_cls, "has_dev_split", False) else "train"
+
+
 def split_tasks(env_cls: type, cfg: Config, split: str) -> list[dict[str, Any]]:
     """The task rows of `split`: 'test' (held out), 'train' (what training draws from), or 'dev', `env.dev_size`
     tasks for choosing recipes without touching the test split: the environment's own dev split where it has one
@@ -87,7 +92,7 @@ def split_tasks(env_cls: type, cfg: Config, split: str) -> list[dict[str, Any]]:
 
     if split == "test":
         return env_cls.tasks("test", cfg.env.test_size, cfg.env.seed)
-    if split == "dev" and cfg.env.dev_source == "held_out" and getattr(env_cls, "has_dev_split", False):
+    if split == "dev" and dev_source(env_cls, cfg) == "held_out":
         return env_cls.tasks("dev", cfg.env.dev_size, cfg.env.seed)
     used = tasks_in_tiers(env_cls, "train", cfg.env.train_size, cfg.env.seed, cfg.env.train_tiers)
     if split == "train":
@@ -158,6 +163,7 @@ def evaluate(cfg: Config, split: str = "test", adapter: str | None = None, limit
                      started, memory, sampling, play)
     report = summarize(rows, dict(zip(suite.names, suite.weights)), samples)
     report.update({"env": cfg.env.name, "split": split, "tiers": tiers or None, "tasks": len(tasks), "samples": samples,
+                   "dev_source": dev_source(env_cls, cfg) if split == "dev" else None,
                    "temperature": cfg.eval.temperature if samples > 1 else 0.0, "adapter": adapter,
                    "policy": cfg.policy.source, "prompt": _prompt_label(cfg),
                    "episodes_with_memory": sum(row["memory"] for row in rows),
