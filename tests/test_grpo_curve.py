@@ -12,6 +12,14 @@ import pytest
 from conftest import REPO, run_cli
 
 
+def _grpo_curve():
+    """benchmarks/grpo_curve.py as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("grpo_curve", REPO / "benchmarks" / "grpo_curve.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.slow  # trains a tiny chain and evaluates three adapters
 def test_curve_of_a_chains_grpo_stage_starts_from_its_sft_adapter(tmp_path):
     chain = tmp_path / "chain"
@@ -47,9 +55,7 @@ def test_curve_of_a_chains_grpo_stage_starts_from_its_sft_adapter(tmp_path):
 
 
 def test_the_template_table_gives_each_templates_successes_at_each_point():
-    spec = importlib.util.spec_from_file_location("grpo_curve", REPO / "benchmarks" / "grpo_curve.py")
-    grpo_curve = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(grpo_curve)
+    grpo_curve = _grpo_curve()
     start = {"by_template": {"copy": {"success_rate": 0.5, "n": 4}, "merge": {"success_rate": 0.0, "n": 3}}}
     later = {"by_template": {"copy": {"success_rate": 0.75, "n": 4}}}
     lines = grpo_curve.template_table([("start", start), ("step 4", later)])
@@ -63,9 +69,7 @@ def test_the_dev_split_of_its_own_words_is_cached_under_its_own_name():
     (unused training tasks) cached in the same curve folder; an environment without one keeps the old names."""
     import argparse
 
-    spec = importlib.util.spec_from_file_location("grpo_curve", REPO / "benchmarks" / "grpo_curve.py")
-    grpo_curve = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(grpo_curve)
+    grpo_curve = _grpo_curve()
     default, tiny = REPO / "configs" / "default.yaml", REPO / "configs" / "tiny.yaml"
     assert grpo_curve.own_dev_split(default, "held_out") and not grpo_curve.own_dev_split(default, "train")
     assert not grpo_curve.own_dev_split(tiny, "held_out")  # arithmetic has no dev split of its own
