@@ -24,8 +24,8 @@ on 2 quiet cores, signal-first with narrow passes) and 200 test tasks; its table
 (block `learning-long`). On 200 tier-1/2 dev tasks from the 280-step SFT adapter (58.5%), two seeds: +4.5 and
 +9.0 points at step 8 (dev split of training's words); on the test split, measured once for the step-8 adapters of
 three seeds (200 tasks, env.seed 0 and a fresh draw, env.seed 1): +1.8, +2.5 and +3.5 points over the 400 tasks
-(mean +2.6 [+0.1, +5.1]). The block `learning-long` still holds the end-to-end run of the recipe before it (4 tasks
-x 8, 12 rounds: 37.5% -> 36.0%, -1.5 [-6, +3]); docs/results.md has both.
+(mean +2.6 [+0.1, +5.1]). The block `learning-long` holds the latest end-to-end run (2026-12-07, a CPU with bf16:
+SFT 40.0%, GRPO 41.5%, +1.5 [-2.0, +5.0]; with a fresh draw, +0.0 over 400 tasks); docs/results.md has the earlier runs.
 
 Targets (on 2 CPU cores): total <= 40 min, base ~0%, after SFT >= 40%, GRPO >= SFT + 5 points; --long: GRPO stage
 <= 60 min, GRPO >= SFT + 10 points on 200 tasks with the lower end of the paired interval above 0.
