@@ -69,9 +69,10 @@ __all__ = [
     "EXTENSIONS", "MAX_CALLS_PER_TURN", "MAX_TASKS", "POOLS", "TEMPLATES", "TIERS", "WORDS", "Draw",
     "FilesystemEnvironment", "Noted", "Solution", "Spec", "Template", "Turns", "changed", "end_tree", "files_under",
     "final_answer", "folders_of", "generate", "parse_prompt", "reference_solution", "same_text", "split_of",
+    "split_rows",
 ]
 
-# Every template, by name, in rotation order within each tier (tasks() relies on this order).
+# Every template, by name, in rotation order within each tier (split_rows relies on this order).
 TEMPLATES: dict[str, Template] = {t.name: t for t in (*TIER_1, *TIER_2, *TIER_3)}
 TIERS = {tier: [t.name for t in TEMPLATES.values() if t.tier == tier] for tier in (1, 2, 3)}
 MAX_TASKS = {"train": 10_000, "dev": 500, "test": 500}
@@ -80,6 +81,27 @@ MAX_TASKS = {"train": 10_000, "dev": 500, "test": 500}
 def generate(name: str, rng: random.Random, pool: tuple[str, ...]) -> dict[str, Any]:
     """One task row (without id and solution) of template `name`."""
     return TEMPLATES[name].row(rng, pool)
+
+
+def split_rows(split: str, size: int, seed: int, pool: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The task rows `FilesystemEnvironment.tasks(split, size, seed)` holds, with every word drawn from `pool`
+    instead of the split's own (the same seed strings, templates and rotation): `pool=POOLS[split]` is the split."""
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for i in range(size):
+        names = TIERS[1 + i % 3]
+        name = names[(i // 3 + seed) % len(names)]
+        for attempt in range(100):  # a duplicate of an earlier task is drawn again
+            row = generate(name, random.Random(f"filesystem:{split}:{seed}:{i}:{attempt}"), pool)
+            if (row["prompt"], row["files"]) not in seen:
+                break
+        else:
+            raise UserError(f"filesystem: could not draw {size} distinct {split} tasks; ask for fewer.")
+        seen.add((row["prompt"], row["files"]))
+        row = {"task_id": f"fs-{split}-{i:05d}", **row}
+        row["solution"] = json.dumps(reference_solution(row))
+        rows.append(row)
+    return rows
 
 
 def reference_solution(task: dict[str, Any]) -> dict[str, Any]:
@@ -106,22 +128,7 @@ class FilesystemEnvironment(FileToolsEnvironment):
         if size > MAX_TASKS[split]:
             raise UserError(f"filesystem: the {split} split has at most {MAX_TASKS[split]} tasks; "
                             f"ask for a size <= {MAX_TASKS[split]}, not {size}.")
-        rows: list[dict[str, Any]] = []
-        seen: set[tuple[str, str]] = set()
-        for i in range(size):
-            names = TIERS[1 + i % 3]
-            name = names[(i // 3 + seed) % len(names)]
-            for attempt in range(100):  # a duplicate of an earlier task is drawn again
-                row = generate(name, random.Random(f"filesystem:{split}:{seed}:{i}:{attempt}"), POOLS[split])
-                if (row["prompt"], row["files"]) not in seen:
-                    break
-            else:
-                raise UserError(f"filesystem: could not draw {size} distinct {split} tasks; ask for fewer.")
-            seen.add((row["prompt"], row["files"]))
-            row = {"task_id": f"fs-{split}-{i:05d}", **row}
-            row["solution"] = json.dumps(reference_solution(row))
-            rows.append(row)
-        return rows
+        return split_rows(split, size, seed, POOLS[split])
 
     # Tools: read_file, write_file, list_dir, make_dir, move, delete (inherited from FileToolsEnvironment).
 

@@ -117,6 +117,17 @@ def test_splits_share_no_name_and_no_line(test_tasks, train_tasks, dev_tasks):
     assert not train_lines & test_lines and not dev_lines & train_lines and not dev_lines & test_lines
 
 
+def test_split_rows_rebuild_a_split_and_swap_only_its_words(fs, test_tasks, dev_tasks):
+    """split_rows with the split's own pool is the split; with another pool, the same templates in the same order,
+    every name from that pool's words (benchmarks/template_rows.py relies on both)."""
+    assert fs.split_rows("test", 60, 0, fs.POOLS["test"]) == test_tasks[:60]
+    swapped = fs.split_rows("test", 60, 0, fs.POOLS["dev"])
+    assert [r["template"] for r in swapped] == [r["template"] for r in test_tasks[:60]]
+    swapped_names, _ = _names_and_lines(swapped)
+    dev_names, _ = _names_and_lines(dev_tasks[:100])
+    assert not swapped_names & _names_and_lines(test_tasks[:60])[0] and swapped_names & dev_names
+
+
 def test_dev_pool_is_new_words_shaped_like_the_test_pool(fs):
     """Dev words are in no other pool, not inside or around one of its words (a dev 'lemonade' would carry the
     training 'lemon'), and the pool is as large as the test pool, with words as long (words.py: it was matched
